@@ -1,0 +1,1 @@
+"""Attacks: poison the training data (``attacks.data``) with triggers from ``attacks.triggers``."""

@@ -1,0 +1,100 @@
+"""Triggers as pure functions: each takes a batch and returns a triggered copy.
+
+Images are ``(N, H, W)`` (one channel) or ``(N, C, H, W)`` (channels first); pass
+``channels_last=True`` for ``(N, H, W, C)``. Any size and channel count works: a trigger is placed
+on the last two spatial axes and broadcast over channels. Inputs are never modified.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import check_option
+from ..exceptions import DataError, InvalidParameterError
+
+LOCATIONS = ("bottom-right", "bottom-left", "top-right", "top-left", "center")
+
+
+def _spatial(X: np.ndarray, channels_last: bool) -> tuple[int, int]:
+    """(H, W) of an image batch, with a clear error for non-image arrays."""
+    if X.ndim == 3:
+        return X.shape[1], X.shape[2]
+    if X.ndim == 4:
+        return (X.shape[1], X.shape[2]) if channels_last else (X.shape[2], X.shape[3])
+    raise DataError(
+        f"images must be (N, H, W) or (N, C, H, W){' / (N, H, W, C)' if channels_last else ''}; "
+        f"got shape {X.shape}"
+    )
+
+
+def patch_pattern(kind: str | np.ndarray, size: int) -> np.ndarray:
+    """A ``size x size`` pattern in [0, 1]: "square" (all ones) or "checkerboard" (BadNets)."""
+    if isinstance(kind, np.ndarray):
+        pattern = np.asarray(kind, dtype=np.float64)
+        if pattern.ndim != 2 or not np.isfinite(pattern).all():
+            raise InvalidParameterError(f"pattern must be a finite 2-D array; got shape {pattern.shape}")
+        return pattern
+    check_option(kind, "pattern", ("square", "checkerboard"))
+    if kind == "square":
+        return np.ones((size, size))
+    ii, jj = np.indices((size, size))
+    return ((ii + jj) % 2 == 0).astype(np.float64)
+
+
+def patch_slices(height: int, width: int, ph: int, pw: int, location: str | tuple[int, int],
+                 margin: int = 0) -> tuple[slice, slice]:
+    """Row and column slices of a ``ph x pw`` patch at ``location`` (a name or (row, col))."""
+    if isinstance(location, str):
+        check_option(location, "location", LOCATIONS)
+        top = {"top": margin, "bottom": height - ph - margin, "center": (height - ph) // 2}
+        left = {"left": margin, "right": width - pw - margin, "center": (width - pw) // 2}
+        if location == "center":
+            r, c = top["center"], left["center"]
+        else:
+            vert, horiz = location.split("-")
+            r, c = top[vert], left[horiz]
+    else:
+        r, c = (int(v) for v in location)
+    if r < 0 or c < 0 or r + ph > height or c + pw > width:
+        raise InvalidParameterError(
+            f"a {ph}x{pw} patch at {location!r} (margin {margin}) does not fit in {height}x{width} images"
+        )
+    return slice(r, r + ph), slice(c, c + pw)
+
+
+def stamp_patch(X: np.ndarray, pattern: np.ndarray, location: str | tuple[int, int] = "bottom-right",
+                *, value: float = 1.0, margin: int = 0, channels_last: bool = False) -> np.ndarray:
+    """BadNets trigger (Gu et al. 2017): overwrite a patch with ``value * pattern``.
+
+    Pixels where the pattern is 0 are set to 0, where it is 1 to ``value`` (for a checkerboard the
+    patch is black and white, as in the paper).
+    """
+    H, W = _spatial(X, channels_last)
+    ph, pw = pattern.shape
+    rs, cs = patch_slices(H, W, ph, pw, location, margin)
+    out = np.array(X, copy=True)
+    stamp = (value * pattern).astype(out.dtype, copy=False)
+    if X.ndim == 3:
+        out[:, rs, cs] = stamp
+    elif channels_last:
+        out[:, rs, cs, :] = stamp[:, :, None]
+    else:
+        out[:, :, rs, cs] = stamp
+    return out
+
+
+def blend(X: np.ndarray, key: np.ndarray, alpha: float) -> np.ndarray:
+    """Blended trigger (Chen et al. 2017, eq. 3): ``x' = (1 - alpha) * x + alpha * k``.
+
+    ``key`` has the shape of one input (or broadcasts to it).
+    """
+    try:
+        mixed = (1.0 - alpha) * X.astype(np.float64) + alpha * np.asarray(key, dtype=np.float64)
+    except ValueError as exc:
+        raise DataError(f"key of shape {np.shape(key)} does not fit inputs of shape {X.shape[1:]}") from exc
+    if mixed.shape != X.shape:
+        raise DataError(f"key of shape {np.shape(key)} does not fit inputs of shape {X.shape[1:]}")
+    if np.issubdtype(X.dtype, np.integer):
+        info = np.iinfo(X.dtype)
+        return np.clip(np.rint(mixed), info.min, info.max).astype(X.dtype)
+    return mixed.astype(X.dtype, copy=False)

@@ -1,0 +1,425 @@
+"""The contracts every attack, detector and aggregator follows (see ``shared/DESIGN.md``).
+
+* :class:`BaseAttack` -- hyperparameters in ``__init__``; ``poison(X, y, **needs)`` returns a frozen
+  :class:`PoisonResult` and never modifies its inputs. :class:`BackdoorAttack` adds
+  ``apply_trigger(X)`` for test time.
+* :class:`BaseDetector` -- ``fit(...)`` returns ``self`` and sets ``scores_`` (higher = more
+  suspicious), ``threshold_`` and ``flags_ = scores_ > threshold_``. The threshold comes from exactly
+  one of ``contamination`` or ``false_positive_rate``; one place (:meth:`BaseDetector._calibrate`)
+  turns scores into a threshold for every detector.
+* :class:`BaseAggregator` -- ``aggregate(updates, weights=None)`` returns the aggregated update and
+  records which clients were excluded or down-weighted.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import numbers
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+
+from ._validation import (
+    check_array,
+    check_class,
+    check_is_fitted,
+    check_labels,
+    check_option,
+    check_random_state,
+    check_scalar,
+    infer_n_classes,
+)
+from .exceptions import AssumptionError, DataError, InvalidParameterError
+
+
+# --- parameters ------------------------------------------------------------------------------
+
+class Params:
+    """``get_params`` / ``set_params`` / ``clone`` from the keyword-only ``__init__`` signature.
+
+    Subclasses store every ``__init__`` argument under the same name and do nothing else there.
+    """
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [
+            p.name for p in sig.parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+
+    def get_params(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> "Params":
+        valid = set(self._param_names())
+        for key, value in params.items():
+            if key not in valid:
+                raise InvalidParameterError(
+                    f"{type(self).__name__} has no parameter {key!r}; valid: {sorted(valid)}"
+                )
+            setattr(self, key, value)
+        return self
+
+    def clone(self) -> "Params":
+        """A new unfitted object with deep copies of the same parameters."""
+        return type(self)(**copy.deepcopy(self.get_params()))
+
+    def __repr__(self) -> str:
+        sig = inspect.signature(type(self).__init__)
+        shown = []
+        for name, value in self.get_params().items():
+            default = sig.parameters[name].default
+            same = default is not inspect.Parameter.empty and _same(value, default)
+            if not same:
+                shown.append(f"{name}={_short_repr(value)}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return False
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - comparing arbitrary user objects
+        return False
+
+
+def _short_repr(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"<array {value.shape} {value.dtype}>"
+    return repr(value)
+
+
+def clone(obj: Params) -> Params:
+    """A new unfitted copy of an attack, detector or aggregator with the same parameters."""
+    return obj.clone()
+
+
+# --- attacks ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class PoisonResult:
+    """What an attack returns: the poisoned training set and the ground truth of what it did.
+
+    Attributes
+    ----------
+    X, y : ndarray
+        The poisoned training inputs and labels, same length and order as the clean ones given to
+        ``poison`` (attacks that add samples append them at the end).
+    poison_mask : ndarray of bool
+        True where the sample was altered or added by the attacker: the ground truth every
+        detection metric needs.
+    indices : ndarray of int
+        ``np.flatnonzero(poison_mask)``.
+    target : int or None
+        The attacker's target class for all-to-one attacks; None for untargeted or all-to-all.
+    info : mapping
+        Attack-specific facts a user needs to judge it (budget used, classes touched, ...).
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    poison_mask: np.ndarray
+    indices: np.ndarray
+    target: int | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.y)
+        if len(self.X) != n or len(self.poison_mask) != n:
+            raise DataError(
+                f"PoisonResult arrays disagree in length: X={len(self.X)}, y={n}, "
+                f"poison_mask={len(self.poison_mask)}"
+            )
+        if self.poison_mask.dtype != bool:
+            raise DataError(f"poison_mask must be boolean; got {self.poison_mask.dtype}")
+        object.__setattr__(self, "info", MappingProxyType(dict(self.info)))
+
+    @property
+    def n_poison(self) -> int:
+        return int(self.poison_mask.sum())
+
+
+def resolve_n_poison(poison_rate: float | None, n_poison: int | None, n_total: int,
+                     n_candidates: int, *, candidates_desc: str = "candidate samples") -> int:
+    """How many samples to poison: ``n_poison`` if given, else ``round(poison_rate * n_total)``.
+
+    ``poison_rate`` is a fraction of the whole training set (R1: 600 of 50,000 = 1.2%). The number
+    must fit in the pool of samples the attack may touch; we refuse rather than poison fewer.
+    """
+    if n_poison is not None:
+        check_scalar(n_poison, "n_poison", numbers.Integral, low=1)
+        n = int(n_poison)
+        asked = f"n_poison={n_poison!r}"
+    elif poison_rate is None:
+        raise InvalidParameterError("give poison_rate (a fraction in (0, 1]) or n_poison (a count)")
+    else:
+        check_scalar(poison_rate, "poison_rate", numbers.Real, low=0.0, high=1.0, low_inclusive=False)
+        n = int(round(poison_rate * n_total))
+        if n < 1:
+            raise InvalidParameterError(
+                f"poison_rate={poison_rate!r} of {n_total} samples rounds to 0 poisons; "
+                f"use a larger rate or n_poison"
+            )
+        asked = f"poison_rate={poison_rate!r} asks for {n} poisons"
+    if n > n_candidates:
+        raise InvalidParameterError(f"{asked} but there are only {n_candidates} {candidates_desc}")
+    return n
+
+
+class BaseAttack(Params, ABC):
+    """Base class of every poisoning attack.
+
+    Subclasses implement :meth:`_poison`. :meth:`poison` validates ``X`` and ``y``, resolves
+    ``random_state`` into one generator, hands the subclass read-only views (so an attack that
+    would modify the user's arrays fails loudly), and checks the result.
+    """
+
+    #: Short family name: "label_flip", "backdoor", "clean_label", ...
+    family: ClassVar[str] = "attack"
+    #: Modalities the attack applies to.
+    modalities: ClassVar[tuple[str, ...]] = ("image", "tabular", "text", "audio")
+    #: Keyword-only objects ``poison`` needs besides X and y (e.g. ``("model",)``).
+    needs: ClassVar[tuple[str, ...]] = ()
+    #: Smallest rank of X the attack accepts (images need 3: N, H, W).
+    min_ndim: ClassVar[int] = 1
+
+    random_state: Any
+
+    def poison(self, X: Any, y: Any, **needs: Any) -> PoisonResult:
+        """Poison a training set.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+        y : array-like of int, shape (n_samples,)
+        **needs
+            Keyword-only extras named in ``needs`` (a surrogate model, ...).
+
+        Returns
+        -------
+        PoisonResult
+        """
+        missing = [k for k in self.needs if needs.get(k) is None]
+        if missing:
+            raise InvalidParameterError(f"{type(self).__name__}.poison needs keyword argument(s) {missing}")
+        X = check_array(X, "X", min_ndim=self.min_ndim)
+        y = check_labels(y, len(X))
+        n_classes = infer_n_classes(y, getattr(self, "n_classes", None))
+        if n_classes < 2:
+            raise DataError(f"y must hold at least 2 classes to poison; got {n_classes}")
+        Xv, yv = X.view(), y.view()
+        Xv.flags.writeable = False
+        yv.flags.writeable = False
+        rng = check_random_state(self.random_state)
+        result = self._poison(Xv, yv, n_classes=n_classes, rng=rng, **needs)
+        if result.X is X or result.y is y or np.shares_memory(result.X, X) or np.shares_memory(result.y, y):
+            raise AssertionError(f"{type(self).__name__} returned the caller's arrays")  # pragma: no cover
+        return result
+
+    @abstractmethod
+    def _poison(self, X: np.ndarray, y: np.ndarray, *, n_classes: int, rng: np.random.Generator,
+                **needs: Any) -> PoisonResult:
+        """Do the attack on validated read-only inputs."""
+
+
+class BackdoorAttack(BaseAttack):
+    """A dirty-label backdoor: stamp a trigger on some samples and relabel them to the target.
+
+    ``target_mode="all-to-one"`` relabels every poisoned sample to ``target``; ``"all-to-all"``
+    relabels class ``c`` to ``(c + 1) mod K``. Subclasses implement :meth:`_apply_trigger` (a pure
+    function of the inputs and fitted trigger state) and may override :meth:`_fit_trigger`.
+    """
+
+    family = "backdoor"
+
+    target: int
+    target_mode: str
+    poison_rate: float | None
+    n_poison: int | None
+
+    def _check_target(self, n_classes: int) -> None:
+        check_option(self.target_mode, "target_mode", ("all-to-one", "all-to-all"))
+        if self.target_mode == "all-to-one":
+            check_class(self.target, "target", n_classes)
+
+    def target_labels(self, y: Any) -> np.ndarray:
+        """The label the attacker wants for inputs of true class ``y`` once triggered."""
+        y = check_labels(y)
+        if self.target_mode == "all-to-all":
+            n_classes = getattr(self, "n_classes_", None) or int(y.max()) + 1
+            return (y + 1) % n_classes
+        return np.full(y.shape, int(self.target), dtype=np.int64)
+
+    def apply_trigger(self, X: Any) -> np.ndarray:
+        """Return a triggered copy of ``X`` (for measuring attack success at test time)."""
+        X = check_array(X, "X", min_ndim=self.min_ndim)
+        self._check_trigger_ready()
+        Xv = X.view()
+        Xv.flags.writeable = False
+        return self._apply_trigger(Xv, test=True)
+
+    def _check_trigger_ready(self) -> None:
+        """Raise NotFittedError if the trigger is drawn at ``poison`` time and none is drawn yet."""
+
+    def _fit_trigger(self, X: np.ndarray, rng: np.random.Generator) -> None:
+        """Draw any random part of the trigger (stored in attributes ending in ``_``)."""
+
+    @abstractmethod
+    def _apply_trigger(self, X: np.ndarray, *, test: bool = False) -> np.ndarray:
+        """Stamp the trigger on a copy of read-only ``X`` (``test``: the test-time variant)."""
+
+    def _poison(self, X, y, *, n_classes, rng, **needs):
+        self._check_target(n_classes)
+        self._fit_trigger(X, rng)
+        self.n_classes_ = n_classes
+        if self.target_mode == "all-to-one":
+            candidates = np.flatnonzero(y != self.target)
+            desc = f"samples outside target class {self.target}"
+        else:
+            candidates = np.arange(len(y))
+            desc = "samples"
+        n = resolve_n_poison(self.poison_rate, self.n_poison, len(y), len(candidates),
+                             candidates_desc=desc)
+        idx = np.sort(rng.choice(candidates, size=n, replace=False))
+        X_out = np.array(X, copy=True)
+        X_out[idx] = self._apply_trigger(X[idx])
+        y_out = np.array(y, copy=True)
+        y_out[idx] = self.target_labels(y[idx])
+        mask = np.zeros(len(y), dtype=bool)
+        mask[idx] = True
+        target = int(self.target) if self.target_mode == "all-to-one" else None
+        return PoisonResult(X_out, y_out, mask, idx, target,
+                            {"attack": type(self).__name__, "n_poison": n,
+                             "poison_rate": n / len(y), "target_mode": self.target_mode,
+                             "linf": float(np.abs(X_out[idx].astype(np.float64) - X[idx]).max()) if n else 0.0})
+
+
+# --- detectors -------------------------------------------------------------------------------
+
+class BaseDetector(Params, ABC):
+    """Base class of every detector, at every stage.
+
+    A detector scores units (``unit``: "sample", "input", "class", "model" or "client"); higher
+    scores are more suspicious. ``fit`` sets ``scores_`` for what it was fitted on, then
+    :meth:`_calibrate` sets ``threshold_`` and ``flags_``.
+
+    The threshold comes from exactly one of two parameters:
+
+    * ``contamination`` -- the expected poisoned fraction of the fitted data: the threshold is
+      the ``1 - contamination`` quantile of ``scores_`` (PyOD's convention), so about that
+      fraction is flagged;
+    * ``false_positive_rate`` -- for detectors calibrated on clean reference data: the threshold
+      is the ``1 - false_positive_rate`` quantile of the clean reference scores, so about that
+      fraction of clean units is flagged. At least ``ceil(1 / false_positive_rate)`` reference
+      units are needed, else the quantile is not defined by the data and we refuse.
+    """
+
+    unit: ClassVar[str] = "sample"
+    #: Which of the two threshold parameters this detector takes.
+    threshold_param: ClassVar[str] = "contamination"
+
+    scores_: np.ndarray
+    threshold_: float
+    flags_: np.ndarray
+
+    @abstractmethod
+    def fit(self, *args: Any, **kwargs: Any) -> "BaseDetector":
+        """Fit, set ``scores_``, ``threshold_`` and ``flags_``, and return ``self``."""
+
+    def score(self, X: Any, *args: Any, **kwargs: Any) -> np.ndarray:
+        """Scores for new items, where the method defines them."""
+        raise TypeError(f"{type(self).__name__} scores only the data it was fitted on")
+
+    def flag(self, X: Any, *args: Any, **kwargs: Any) -> np.ndarray:
+        """``score(X) > threshold_`` for new items."""
+        check_is_fitted(self, "threshold_")
+        return self.score(X, *args, **kwargs) > self.threshold_
+
+    def _check_threshold_params(self) -> None:
+        value = getattr(self, self.threshold_param)
+        if self.threshold_param == "contamination":
+            check_scalar(value, "contamination", numbers.Real, low=0.0, high=0.5, low_inclusive=False)
+        else:
+            check_scalar(value, "false_positive_rate", numbers.Real, low=0.0, high=1.0,
+                         low_inclusive=False, high_inclusive=False)
+
+    def _calibrate(self, scores: np.ndarray, reference: np.ndarray | None = None) -> None:
+        """Set ``scores_``, ``threshold_`` and ``flags_`` from fitted (and reference) scores."""
+        self._check_threshold_params()
+        scores = np.asarray(scores, dtype=np.float64)
+        if not np.isfinite(scores).all():
+            raise AssertionError(f"{type(self).__name__} produced non-finite scores")  # pragma: no cover
+        if self.threshold_param == "contamination":
+            threshold = contamination_threshold(scores, self.contamination)
+        else:
+            ref = scores if reference is None else np.asarray(reference, dtype=np.float64)
+            threshold = fpr_threshold(ref, self.false_positive_rate)
+        self.scores_ = scores
+        self.threshold_ = float(threshold)
+        self.flags_ = scores > self.threshold_
+
+
+def contamination_threshold(scores: np.ndarray, contamination: float) -> float:
+    """The ``1 - contamination`` quantile of ``scores`` (linear interpolation, as PyOD)."""
+    if scores.size == 0:
+        raise DataError("cannot set a threshold from zero scores")
+    return float(np.quantile(scores, 1.0 - contamination))
+
+
+def fpr_threshold(reference: np.ndarray, false_positive_rate: float) -> float:
+    """The ``1 - false_positive_rate`` quantile of clean reference scores.
+
+    Refuses when fewer than ``ceil(1 / false_positive_rate)`` references are given: with fewer,
+    the empirical quantile cannot resolve the requested rate.
+    """
+    need = int(np.ceil(1.0 / false_positive_rate - 1e-9))
+    if reference.size < need:
+        raise AssumptionError(
+            f"false_positive_rate={false_positive_rate!r} needs at least {need} clean reference "
+            f"items to set a threshold; got {reference.size}"
+        )
+    return float(np.quantile(reference, 1.0 - false_positive_rate, method="higher"))
+
+
+# --- aggregators -----------------------------------------------------------------------------
+
+class BaseAggregator(Params, ABC):
+    """Base class of federated aggregation rules.
+
+    ``aggregate(updates, weights=None)`` takes an ``(n_clients, n_params)`` array of flattened
+    client updates and returns the aggregated ``(n_params,)`` update. After each call,
+    ``excluded_`` (bool per client) and ``weights_`` (the effective weight each client got,
+    summing to 1) say whom the rule trusted this round.
+    """
+
+    unit: ClassVar[str] = "client"
+
+    excluded_: np.ndarray
+    weights_: np.ndarray
+
+    def aggregate(self, updates: Any, weights: Any = None) -> np.ndarray:
+        U = check_array(updates, "updates", min_ndim=2, max_ndim=2, dtype=np.float64)
+        n = U.shape[0]
+        if weights is None:
+            w = np.full(n, 1.0 / n)
+        else:
+            w = check_array(weights, "weights", min_ndim=1, max_ndim=1, dtype=np.float64)
+            if w.shape[0] != n:
+                raise DataError(f"weights has {w.shape[0]} entries but there are {n} client updates")
+            if (w < 0).any() or w.sum() <= 0:
+                raise DataError("weights must be non-negative with a positive sum")
+            w = w / w.sum()
+        out, eff = self._aggregate(U, w)
+        self.weights_ = eff
+        self.excluded_ = eff <= 0
+        return out
+
+    @abstractmethod
+    def _aggregate(self, U: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return the aggregate and the effective per-client weights."""

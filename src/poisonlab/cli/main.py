@@ -1,0 +1,224 @@
+"""``poisonlab``: the command-line entry point. Thin: parses, calls the library, prints, writes."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..exceptions import PoisonlabError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Red-team and defend ML training pipelines against data poisoning.")
+console = Console()
+err_console = Console(stderr=True)
+
+DATA_DIR_HELP = "Folder holding the datasets (one sub-folder each); default: $POISONLAB_DATA_DIR."
+
+
+def _fail(exc: Exception) -> None:
+    err_console.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(code=2)
+
+
+def _parse_params(items: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs; values parsed as JSON when they can be (numbers, lists, null)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"--param takes key=value; got {item!r}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[key.strip().replace("-", "_")] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
+def _load(dataset: str, data_dir: Optional[Path]):
+    from ..data import load_dataset
+
+    return load_dataset(dataset, data_dir)
+
+
+@app.command()
+def demo(
+    dataset: str = typer.Option("digits", help="Built-in dataset name (digits needs no files)."),
+    attack: str = typer.Option("badnets", help="Registered attack name."),
+    poison_rate: float = typer.Option(0.1, help="Fraction of the training set to poison."),
+    target: int = typer.Option(0, help="Target class."),
+    epochs: int = typer.Option(30, help="Training epochs."),
+    seed: int = typer.Option(0, help="Seed for the poison and the training."),
+    out: Path = typer.Option(Path("poisonlab-demo.json"), help="Where to write the JSON results."),
+    data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
+) -> None:
+    """Poison a dataset, train a poisoned and a clean model, and compare them."""
+    from .. import registry
+    from ..evaluation.experiment import run_backdoor
+    from ..models.training import TrainConfig
+    from ..reports import atomic_write_json
+    from .progress import training_progress
+
+    try:
+        splits = _load(dataset, data_dir)
+        atk = registry.create("attack", attack, poison_rate=poison_rate, target=target, random_state=seed)
+        config = TrainConfig(epochs=epochs, lr=3e-3, batch_size=64, seed=seed)
+        console.print(f"[bold]poisonlab demo[/]: {type(atk).__name__} on {dataset} "
+                      f"({len(splits.train)} train / {len(splits.test)} test), target class {target}, "
+                      f"{poison_rate:.0%} poisoned")
+        t0 = time.perf_counter()
+        with training_progress(console) as progress:
+            result = run_backdoor(splits.train, splits.test, atk, config=config, progress=progress)
+        seconds = time.perf_counter() - t0
+    except PoisonlabError as exc:
+        _fail(exc)
+    result.pop("models")
+    result.pop("poison_result")
+    result["seconds"] = seconds
+    table = Table(title="Poisoned vs clean model (test set)")
+    table.add_column("model")
+    table.add_column("clean accuracy", justify="right")
+    table.add_column("attack success rate", justify="right")
+    table.add_column("epochs", justify="right")
+    for label in ("clean", "poisoned"):
+        m = result[label]
+        table.add_row(label, f"{m['clean_accuracy']:.2%}", f"{m['attack_success_rate']:.2%}",
+                      str(m["epochs_run"]))
+    console.print(table)
+    drop = result["clean"]["clean_accuracy"] - result["poisoned"]["clean_accuracy"]
+    console.print(f"The poisoned model loses {drop:+.2%} of clean accuracy but obeys the trigger on "
+                  f"{result['poisoned']['attack_success_rate']:.2%} of triggered inputs "
+                  f"(the clean model: {result['clean']['attack_success_rate']:.2%}).")
+    atomic_write_json(out, result)
+    console.print(f"Results written to [bold]{out}[/] ({seconds:.1f} s).")
+
+
+@app.command()
+def attack(
+    attack_name: str = typer.Argument(..., metavar="ATTACK", help="Registered attack name."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output .npz (poisoned X, y, poison_mask, ids)."),
+    dataset: Optional[str] = typer.Option(None, help="Built-in dataset (its training split)."),
+    input: Optional[Path] = typer.Option(None, "--input", "-i", help="A .npz with X and y instead."),
+    param: list[str] = typer.Option([], "--param", "-p", help="Attack parameter key=value (repeatable)."),
+    seed: int = typer.Option(0, help="random_state of the attack."),
+    data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
+    force: bool = typer.Option(False, help="Overwrite --out if it exists (never the input)."),
+) -> None:
+    """Poison a dataset file; write the poisoned data and the ground-truth mask."""
+    import numpy as np
+
+    from .. import registry
+    from ..data import read_npz
+    from ..reports import atomic_write_bytes, atomic_write_json
+    from ..reports.files import to_jsonable
+
+    if (dataset is None) == (input is None):
+        _fail(ValueError("give exactly one of --dataset or --input"))
+    if out.suffix != ".npz":
+        _fail(ValueError(f"--out must end in .npz; got {out}"))
+    if input is not None and out.resolve() == input.resolve():
+        _fail(ValueError("--out must differ from --input: poisonlab never overwrites your data"))
+    if out.exists() and not force:
+        _fail(ValueError(f"{out} exists; pass --force to replace it"))
+    try:
+        ds = read_npz(input) if input is not None else _load(dataset, data_dir).train
+        if ds.modality == "text":
+            raise PoisonlabError("text attacks arrive with the text-trigger issue; use an image or "
+                                 "tabular dataset here")
+        params = _parse_params(param)
+        params.setdefault("random_state", seed)
+        atk = registry.create("attack", attack_name, **params)
+        res = atk.poison(ds.X, ds.y)
+    except PoisonlabError as exc:
+        _fail(exc)
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, X=res.X, y=res.y, poison_mask=res.poison_mask, indices=res.indices,
+                        ids=ds.ids, classes=np.array(ds.classes))
+    atomic_write_bytes(out, buf.getvalue())
+    meta = {"attack": attack_name, "params": to_jsonable({k: (v if not isinstance(v, np.ndarray) else "<array>")
+                                                          for k, v in atk.get_params().items()}),
+            "source": str(input) if input else dataset, "n_samples": len(res.y),
+            "n_poison": res.n_poison, "target": res.target, "info": dict(res.info)}
+    atomic_write_json(out.with_suffix(".json"), meta)
+    console.print(f"Poisoned {res.n_poison} of {len(res.y)} samples with {type(atk).__name__}; "
+                  f"wrote [bold]{out}[/] and {out.with_suffix('.json')}.")
+
+
+@app.command()
+def reproduce(
+    ids: list[str] = typer.Argument(None, metavar="ID...", help="Reproduction IDs (e.g. R1 R2)."),
+    seeds: int = typer.Option(3, min=1, help="Number of seeds (0 .. N-1)."),
+    out_dir: Path = typer.Option(Path("poisonlab-out/reproduce"), help="Where JSON and Markdown go."),
+    data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
+    list_: bool = typer.Option(False, "--list", help="List the reproductions and exit."),
+) -> None:
+    """Run entries of the reproduction suite; write one JSON per ID and a Markdown table."""
+    from ..evaluation.reproduce import REPRODUCTIONS, run_reproduction
+    from ..reports import atomic_write_bytes, atomic_write_json, atomic_write_text, reproduction_table
+    from ..reports.plots import rate_sweep_png
+    from .progress import training_progress
+
+    if list_ or not ids:
+        table = Table(title="Reproductions")
+        for col in ("ID", "title", "paper", "target"):
+            table.add_column(col)
+        for rep in REPRODUCTIONS.values():
+            table.add_row(rep.id, rep.title, rep.paper, rep.target)
+        console.print(table)
+        return
+    unknown = [i for i in ids if i not in REPRODUCTIONS]
+    if unknown:
+        _fail(ValueError(f"unknown reproduction(s) {unknown}; available: {sorted(REPRODUCTIONS)}"))
+    records = []
+    for rid in ids:
+        console.print(f"[bold]{rid}[/]: {REPRODUCTIONS[rid].title} — {seeds} seed(s)")
+        try:
+            with training_progress(console) as progress:
+                rec = run_reproduction(rid, seeds=seeds, root=data_dir, progress=progress)
+        except PoisonlabError as exc:
+            _fail(exc)
+        rec["command"] = " ".join(["poisonlab", "reproduce", *ids, "--seeds", str(seeds)])
+        atomic_write_json(out_dir / f"{rid}.json", rec)
+        if "by_rate" in rec["measured"]:
+            atomic_write_bytes(out_dir / f"{rid}.png", rate_sweep_png(rec))
+        records.append(rec)
+        colour = "green" if rec["passed"] else "red"
+        console.print(f"[{colour}]{'PASS' if rec['passed'] else 'MISS'}[/] {rid}: {rec['verdict']} "
+                      f"({rec['seconds'] / 60:.1f} min)")
+    md = reproduction_table(records)
+    atomic_write_text(out_dir / "table.md", md)
+    console.print(f"Wrote {len(records)} result(s) and table.md to [bold]{out_dir}[/].")
+    if not all(r["passed"] for r in records):
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def datasets(data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP)) -> None:
+    """List the built-in datasets."""
+    from ..data import DATASETS, ENV_VAR
+
+    table = Table(title="Built-in datasets")
+    table.add_column("name")
+    table.add_column("modality")
+    table.add_column("needs files")
+    for name, (_, needs_files, modality) in DATASETS.items():
+        table.add_row(name, modality, "yes" if needs_files else "no (ships with scikit-learn)")
+    console.print(table)
+    console.print(f"Files are read from --data-dir or ${ENV_VAR}.")
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,33 @@
+"""Rich progress bars fed by the library's progress callbacks."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+@contextmanager
+def training_progress(console: Console) -> Iterator:
+    """Yield a ``progress(label, event, info)`` callback drawing one bar per trained model."""
+    bars = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console)
+    tasks: dict[str, int] = {}
+
+    def callback(label: str, event: str, info: dict) -> None:
+        if label not in tasks:
+            tasks[label] = bars.add_task(f"train {label}", total=None, status="")
+        task = tasks[label]
+        if event == "batch":
+            bars.update(task, total=info["n_batches"], completed=info["batch"],
+                        description=f"train {label} · epoch {info['epoch'] + 1}")
+        elif event == "epoch":
+            status = f"loss {info['train_loss']:.3f}"
+            if "val_accuracy" in info:
+                status += f" · val acc {info['val_accuracy']:.2%}"
+            bars.update(task, status=status)
+
+    with bars:
+        yield callback

@@ -1,0 +1,1 @@
+"""Defenses, by pipeline stage: ``data`` (before training), ``federated`` (per round)."""

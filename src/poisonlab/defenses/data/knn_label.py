@@ -1,0 +1,94 @@
+"""Label consistency with nearest neighbours in feature space (Deep k-NN)."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from ..._validation import check_array, check_is_fitted, check_labels, check_scalar
+from ...base import BaseDetector
+from ...exceptions import DataError
+from ...registry import register
+
+
+def neighbour_disagreement(neighbour_labels: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Fraction of each row's neighbours whose label differs from the row's own label.
+
+    Peri et al. 2020 remove a point when its label is not the plurality of its k neighbours; the
+    fraction is the continuous score behind that vote (0 = all agree, 1 = none agree).
+    """
+    return (neighbour_labels != labels[:, None]).mean(axis=1)
+
+
+@register("detector", "knn_label")
+class KNNLabelConsistency(BaseDetector):
+    """Deep k-NN label consistency (Peri, Gupta, Huang, Fowl, Zhu, Feizi, Goldstein & Dickerson
+    2020, "Deep k-NN Defense against Clean-label Data Poisoning Attacks").
+
+    Each training sample is scored by the fraction of its ``n_neighbors`` nearest neighbours (in
+    the feature space given, usually a model's penultimate layer) whose label differs from its
+    own. Flipped labels and feature-collision poisons sit among samples of another class and
+    score high.
+
+    Threat model: the attacker alters labels or inputs of a small fraction of the training set;
+    the defender has features in which clean classes cluster.
+
+    Parameters
+    ----------
+    n_neighbors : int, default=10
+        The paper finds k about twice the number of poisons per class works best.
+    contamination : float in (0, 0.5], default=0.1
+        Expected poisoned fraction; sets ``threshold_``.
+
+    Limits
+    ------
+    Blind to dirty-label backdoors that move samples in feature space together with their label
+    (a BadNets cluster is self-consistent once it is large), and to poisons larger than about
+    half of k around one point.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from poisonlab.defenses.data import KNNLabelConsistency
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.r_[rng.normal(0, 1, (50, 2)), rng.normal(6, 1, (50, 2))]
+    >>> y = np.r_[np.zeros(50, int), np.ones(50, int)]; y[3] = 1
+    >>> int(np.argmax(KNNLabelConsistency(n_neighbors=5).fit(X, y).scores_))
+    3
+    """
+
+    unit = "sample"
+    threshold_param = "contamination"
+
+    def __init__(self, *, n_neighbors: int = 10, contamination: float = 0.1) -> None:
+        self.n_neighbors = n_neighbors
+        self.contamination = contamination
+
+    def fit(self, X: Any, y: Any) -> "KNNLabelConsistency":
+        """Score each row of features ``X`` against its neighbours' labels ``y``."""
+        from sklearn.neighbors import NearestNeighbors
+
+        X = check_array(X, "X", min_ndim=2, max_ndim=2)
+        y = check_labels(y, len(X))
+        k = check_scalar(self.n_neighbors, "n_neighbors", numbers.Integral, low=1)
+        self._check_threshold_params()
+        if k >= len(X):
+            raise DataError(f"n_neighbors={k} needs more than {k} samples; got {len(X)}")
+        self._nn = NearestNeighbors(n_neighbors=k + 1).fit(X)
+        self._y = y
+        idx = self._nn.kneighbors(X, return_distance=False)[:, 1:]  # drop the point itself
+        self._calibrate(neighbour_disagreement(y[idx], y))
+        return self
+
+    def score(self, X: Any, y: Any) -> np.ndarray:
+        """Score new labelled features against the fitted set's neighbours."""
+        check_is_fitted(self, "scores_")
+        X = check_array(X, "X", min_ndim=2, max_ndim=2)
+        y = check_labels(y, len(X))
+        if X.shape[1] != self._nn.n_features_in_:
+            raise DataError(f"X has {X.shape[1]} features but the detector was fitted on "
+                            f"{self._nn.n_features_in_}")
+        idx = self._nn.kneighbors(X, n_neighbors=self.n_neighbors, return_distance=False)
+        return neighbour_disagreement(self._y[idx], y)

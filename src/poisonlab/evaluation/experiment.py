@@ -1,0 +1,93 @@
+"""One red-team run: poison the training set, train a poisoned and a clean model, measure both.
+
+Shared by ``poisonlab demo``, ``poisonlab reproduce`` and users' own scripts.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any, Callable
+
+import numpy as np
+
+from ..data.dataset import Dataset
+from ..models.adapters import TorchClassifier
+from ..models.architectures import DEFAULT_ARCHITECTURE, build_model
+from ..models.training import TrainConfig
+from .metrics import backdoor_metrics
+
+Progress = Callable[[str, str, dict], None]
+
+
+def model_factory(architecture: str | None, modality: str, **kwargs: Any):
+    """A factory ``ModelSpec -> nn.Module`` for a named architecture (default per modality)."""
+    name = architecture or DEFAULT_ARCHITECTURE[modality]
+    return lambda spec: build_model(name, spec, **kwargs)
+
+
+def train_and_measure(train: Dataset, X_train: np.ndarray, y_train: np.ndarray, test: Dataset,
+                      attack: Any, *, architecture: str | None, config: TrainConfig,
+                      validation: Dataset | None = None, label: str = "model",
+                      progress: Progress | None = None) -> dict[str, Any]:
+    """Train one model on ``(X_train, y_train)`` and return its backdoor metrics and timing."""
+    clf = TorchClassifier(model_factory(architecture, train.modality), config=config)
+    cb = (lambda event, info: progress(label, event, info)) if progress else None
+    t0 = time.perf_counter()
+    if validation is not None:
+        clf.fit(X_train, y_train, X_val=validation.X, y_val=validation.y, callback=cb)
+    else:
+        clf.fit(X_train, y_train, callback=cb)
+    train_s = time.perf_counter() - t0
+    out = backdoor_metrics(clf, attack, test.X, test.y, test.n_classes)
+    out.update(train_seconds=train_s, epochs_run=len(clf.history_.train_loss),
+               best_epoch=clf.history_.best_epoch)
+    out["model"] = clf
+    return out
+
+
+def run_backdoor(train: Dataset, test: Dataset, attack: Any, *, architecture: str | None = None,
+                 config: TrainConfig | None = None, validation: Dataset | None = None,
+                 clean_baseline: bool = True, progress: Progress | None = None) -> dict[str, Any]:
+    """Poison ``train`` with ``attack``, train on it (and on the clean set), measure on ``test``.
+
+    Returns a JSON-friendly dict (``poisoned`` and ``clean`` metrics, the attack's parameters and
+    what it did) plus the trained models under ``"models"``, which a caller drops before saving.
+    """
+    config = config or TrainConfig()
+    t0 = time.perf_counter()
+    res = attack.poison(train.X, train.y)
+    poison_s = time.perf_counter() - t0
+    out: dict[str, Any] = {
+        "dataset": train.name,
+        "n_train": len(train),
+        "n_test": len(test),
+        "attack": {"name": type(attack).__name__, "params": _jsonable(attack.get_params()),
+                   "n_poison": res.n_poison, "poison_seconds": poison_s,
+                   **{k: _jsonable(v) for k, v in res.info.items() if k != "attack"}},
+        "train_config": config.to_dict(),
+        "architecture": architecture or DEFAULT_ARCHITECTURE[train.modality],
+    }
+    models = {}
+    runs = [("poisoned", res.X, res.y)]
+    if clean_baseline:
+        runs.append(("clean", train.X, train.y))
+    for label, X, y in runs:
+        m = train_and_measure(train, X, y, test, attack, architecture=architecture,
+                              config=replace(config), validation=validation, label=label,
+                              progress=progress)
+        models[label] = m.pop("model")
+        out[label] = m
+    out["models"] = models
+    out["poison_result"] = res
+    return out
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.ndarray):
+        return f"<array shape={list(v.shape)}>"
+    if isinstance(v, (np.integer, np.floating)):
+        return v.item()
+    if isinstance(v, tuple):
+        return list(v)
+    return v

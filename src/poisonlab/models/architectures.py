@@ -1,0 +1,138 @@
+"""Small reference models, one per modality.
+
+Each model names its parts so that defenses can reach them by name (forward hooks, never
+``nn.Sequential`` slicing): ``embedding`` is the penultimate representation (what spectral
+signatures and activation clustering read), ``classifier`` the last layer, ``conv1..convK`` the
+convolutions (fine-pruning prunes the last one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..exceptions import InvalidParameterError
+
+
+class MLP(nn.Module):
+    """Flatten -> [Linear -> ReLU] x len(hidden) -> Linear."""
+
+    feature_layer = "embedding"
+
+    def __init__(self, input_dim: int, n_classes: int, hidden: Sequence[int] = (256, 128),
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        if not hidden:
+            raise InvalidParameterError("hidden must list at least one layer width")
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = input_dim
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+            width = h
+        self.embedding = nn.Sequential(*layers)
+        self.classifier = nn.Linear(width, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.embedding(x))
+
+
+class ConvNet(nn.Module):
+    """``len(widths)`` blocks of Conv -> ReLU -> MaxPool(2), then Linear -> ReLU -> Linear.
+
+    With ``widths=(32, 64)``, ``kernel_size=3``, ``padding=0`` this is the 2-conv + 2-dense MNIST
+    network of the STRIP paper's setting (Gao et al. 2019, Table 1). Works for any ``(C, H, W)``.
+    """
+
+    feature_layer = "embedding"
+
+    def __init__(self, input_shape: Sequence[int], n_classes: int, widths: Sequence[int] = (32, 64),
+                 kernel_size: int = 3, padding: int | str = "same", hidden: int = 128,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        if len(input_shape) != 3:
+            raise InvalidParameterError(f"input_shape must be (C, H, W); got {tuple(input_shape)}")
+        c = input_shape[0]
+        pad = kernel_size // 2 if padding == "same" else int(padding)
+        self.n_conv = len(widths)
+        for i, w in enumerate(widths, 1):
+            setattr(self, f"conv{i}", nn.Conv2d(c, w, kernel_size, padding=pad))
+            c = w
+        self.pool = nn.MaxPool2d(2)
+        with torch.no_grad():
+            n_flat = self._conv_features(torch.zeros(1, *input_shape)).numel()
+        if n_flat == 0:
+            raise InvalidParameterError(f"input_shape {tuple(input_shape)} is too small for {len(widths)} conv blocks")
+        head: list[nn.Module] = [nn.Flatten(), nn.Linear(n_flat, hidden), nn.ReLU()]
+        if dropout:
+            head.append(nn.Dropout(dropout))
+        self.embedding = nn.Sequential(*head)
+        self.classifier = nn.Linear(hidden, n_classes)
+
+    def _conv_features(self, x: torch.Tensor) -> torch.Tensor:
+        for i in range(1, self.n_conv + 1):
+            x = self.pool(torch.relu(getattr(self, f"conv{i}")(x)))
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.embedding(self._conv_features(x)))
+
+
+class TextBag(nn.Module):
+    """Mean of word embeddings (EmbeddingBag, padding excluded) -> Linear -> ReLU -> Linear.
+
+    The fastText-style baseline (Joulin et al. 2017) over token ids from
+    :class:`~poisonlab.models.text.Vocabulary`; id 0 is padding.
+    """
+
+    feature_layer = "embedding"
+
+    def __init__(self, vocab_size: int, n_classes: int, embed_dim: int = 64, hidden: int = 64) -> None:
+        super().__init__()
+        self.bag = nn.EmbeddingBag(vocab_size, embed_dim, mode="mean", padding_idx=0)
+        self.embedding = nn.Sequential(nn.Linear(embed_dim, hidden), nn.ReLU())
+        self.classifier = nn.Linear(hidden, n_classes)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.embedding(self.bag(ids)))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model factory needs to know about the data."""
+
+    input_shape: tuple[int, ...]
+    n_classes: int
+    vocab_size: int | None = None
+
+
+#: Named architectures. Values build a module from a ModelSpec.
+ARCHITECTURES = {
+    "mlp": lambda s, **kw: MLP(int(np.prod(s.input_shape)), s.n_classes, **kw),
+    "cnn": lambda s, **kw: ConvNet(s.input_shape, s.n_classes, **kw),
+    # R1: 2 conv (32, 64; 3x3, valid) + 2 dense (128, 10), the STRIP paper's MNIST setting.
+    "strip-mnist-cnn": lambda s, **kw: ConvNet(s.input_shape, s.n_classes, widths=(32, 64),
+                                               kernel_size=3, padding=0, hidden=128, **kw),
+    "cifar-cnn": lambda s, **kw: ConvNet(s.input_shape, s.n_classes, widths=(32, 64, 128),
+                                         hidden=256, **kw),
+    "audio-cnn": lambda s, **kw: ConvNet(s.input_shape, s.n_classes, widths=(16, 32, 64),
+                                         hidden=128, **kw),
+    "text-bag": lambda s, **kw: TextBag(s.vocab_size, s.n_classes, **kw),
+}
+
+#: The architecture each modality uses when the user names none.
+DEFAULT_ARCHITECTURE = {"image": "cnn", "tabular": "mlp", "audio": "audio-cnn", "text": "text-bag"}
+
+
+def build_model(name: str, spec: ModelSpec, **kwargs) -> nn.Module:
+    """Build a named architecture for ``spec`` (weights are initialised when training starts)."""
+    if name not in ARCHITECTURES:
+        raise InvalidParameterError(f"unknown architecture {name!r}; available: {sorted(ARCHITECTURES)}")
+    if name == "text-bag" and not spec.vocab_size:
+        raise InvalidParameterError("architecture 'text-bag' needs a vocabulary (text input)")
+    return ARCHITECTURES[name](spec, **kwargs)
