@@ -102,7 +102,12 @@ class TorchClassifier:
         elif callable(self.module):
             spec = ModelSpec(tuple(Xa.shape[1:]), n_classes,
                              self.vocabulary_.vocab_size if self.vocabulary_ is not None else None)
-            module = self.module(spec)
+            import torch
+
+            # Construction draws default initial weights; keep that off the global RNG (the
+            # weights are re-drawn from config.seed when training starts).
+            with torch.random.fork_rng(devices=[]):
+                module = self.module(spec)
         else:
             raise InvalidParameterError(f"module must be an nn.Module or a factory; got {type(self.module).__name__}")
         self.history_ = train_module(module, Xa, ya, cfg, X_val=Xv, y_val=yv,

@@ -64,8 +64,11 @@ class ConvNet(nn.Module):
             setattr(self, f"conv{i}", nn.Conv2d(c, w, kernel_size, padding=pad))
             c = w
         self.pool = nn.MaxPool2d(2)
-        with torch.no_grad():
-            n_flat = self._conv_features(torch.zeros(1, *input_shape)).numel()
+        try:
+            with torch.no_grad():
+                n_flat = self._conv_features(torch.zeros(1, *input_shape)).numel()
+        except RuntimeError:
+            n_flat = 0
         if n_flat == 0:
             raise InvalidParameterError(f"input_shape {tuple(input_shape)} is too small for {len(widths)} conv blocks")
         head: list[nn.Module] = [nn.Flatten(), nn.Linear(n_flat, hidden), nn.ReLU()]

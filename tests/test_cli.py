@@ -1,0 +1,70 @@
+"""The command line, through Typer's runner."""
+
+import json
+
+import numpy as np
+from typer.testing import CliRunner
+
+from poisonlab.cli.main import app
+
+runner = CliRunner()
+
+
+def test_demo_writes_results(tmp_path):
+    out = tmp_path / "demo.json"
+    r = runner.invoke(app, ["demo", "--epochs", "12", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    res = json.loads(out.read_text())
+    assert res["poisoned"]["attack_success_rate"] >= 0.9
+    assert res["clean"]["attack_success_rate"] <= 0.1
+    assert res["poisoned"]["clean_accuracy"] >= 0.9
+    assert "attack success rate" in r.output
+
+
+def test_attack_writes_poison_and_never_touches_input(tmp_path):
+    src = tmp_path / "in.npz"
+    X = np.random.default_rng(0).uniform(size=(50, 1, 6, 6)).astype(np.float32)
+    np.savez(src, X=X, y=np.arange(50) % 5)
+    before = src.read_bytes()
+    out = tmp_path / "out.npz"
+    r = runner.invoke(app, ["attack", "badnets", "--input", str(src), "--out", str(out),
+                            "-p", "n_poison=5", "-p", "target=2", "-p", "value=1.0"])
+    assert r.exit_code == 0, r.output
+    assert src.read_bytes() == before
+    z = np.load(out)
+    assert z["poison_mask"].sum() == 5 and (z["y"][z["poison_mask"]] == 2).all()
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["n_poison"] == 5 and meta["target"] == 2
+    # refuses to overwrite the output without --force, and the input ever
+    r = runner.invoke(app, ["attack", "badnets", "--input", str(src), "--out", str(out)])
+    assert r.exit_code == 2 and "--force" in r.output
+    r = runner.invoke(app, ["attack", "badnets", "--input", str(src), "--out", str(src), "--force"])
+    assert r.exit_code == 2 and src.read_bytes() == before
+
+
+def test_attack_errors_are_clear(tmp_path):
+    r = runner.invoke(app, ["attack", "badnets", "--dataset", "digits", "--out", str(tmp_path / "o.npz"),
+                            "-p", "poison_rate=2"])
+    assert r.exit_code == 2 and "poison_rate must be in" in r.output
+    r = runner.invoke(app, ["attack", "nope", "--dataset", "digits", "--out", str(tmp_path / "o.npz")])
+    assert r.exit_code == 2 and "unknown attack" in r.output
+    r = runner.invoke(app, ["attack", "badnets", "--dataset", "digits", "--out", str(tmp_path / "o.npz"),
+                            "-p", "target=12"])
+    assert r.exit_code == 2 and "existing class" in r.output
+    assert not (tmp_path / "o.npz").exists()
+
+
+def test_attack_on_builtin_dataset(tmp_path):
+    out = tmp_path / "flip.npz"
+    r = runner.invoke(app, ["attack", "random_label_flip", "--dataset", "digits", "--out", str(out),
+                            "-p", "poison_rate=0.2", "--seed", "3"])
+    assert r.exit_code == 0, r.output
+    z = np.load(out)
+    assert z["poison_mask"].mean() == np.round(0.2 * len(z["y"])) / len(z["y"])
+
+
+def test_reproduce_list_and_unknown():
+    r = runner.invoke(app, ["reproduce", "--list"])
+    assert r.exit_code == 0 and "R1" in r.output and "R2" in r.output
+    r = runner.invoke(app, ["reproduce", "R99"])
+    assert r.exit_code == 2 and "unknown reproduction" in r.output
