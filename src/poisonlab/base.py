@@ -313,7 +313,9 @@ class BaseDetector(Params, ABC):
 
     * ``contamination`` -- the expected poisoned fraction of the fitted data: the threshold is
       the ``1 - contamination`` quantile of ``scores_`` (PyOD's convention), so about that
-      fraction is flagged;
+      fraction is flagged. Detectors whose paper defines its own decision rule also accept
+      ``contamination="auto"`` (scikit-learn's IsolationForest convention): the rule, expressed
+      as a threshold on the same scores;
     * ``false_positive_rate`` -- for detectors calibrated on clean reference data: the threshold
       is the ``1 - false_positive_rate`` quantile of the clean reference scores, so about that
       fraction of clean units is flagged. At least ``ceil(1 / false_positive_rate)`` reference
@@ -344,6 +346,8 @@ class BaseDetector(Params, ABC):
     def _check_threshold_params(self) -> None:
         value = getattr(self, self.threshold_param)
         if self.threshold_param == "contamination":
+            if isinstance(value, str) and value == "auto" and self._has_auto_threshold():
+                return
             check_scalar(value, "contamination", numbers.Real, low=0.0, high=0.5, low_inclusive=False)
         else:
             check_scalar(value, "false_positive_rate", numbers.Real, low=0.0, high=1.0,
@@ -355,7 +359,9 @@ class BaseDetector(Params, ABC):
         scores = np.asarray(scores, dtype=np.float64)
         if not np.isfinite(scores).all():
             raise AssertionError(f"{type(self).__name__} produced non-finite scores")  # pragma: no cover
-        if self.threshold_param == "contamination":
+        if self.threshold_param == "contamination" and isinstance(self.contamination, str):
+            threshold = self._auto_threshold(scores)
+        elif self.threshold_param == "contamination":
             threshold = contamination_threshold(scores, self.contamination)
         else:
             ref = scores if reference is None else np.asarray(reference, dtype=np.float64)
@@ -363,6 +369,15 @@ class BaseDetector(Params, ABC):
         self.scores_ = scores
         self.threshold_ = float(threshold)
         self.flags_ = scores > self.threshold_
+
+    def _has_auto_threshold(self) -> bool:
+        return type(self)._auto_threshold is not BaseDetector._auto_threshold
+
+    def _auto_threshold(self, scores: np.ndarray) -> float:
+        """The paper's own decision rule as a threshold (``contamination="auto"``)."""
+        raise InvalidParameterError(
+            f"{type(self).__name__} has no decision rule of its own; give contamination as a number"
+        )
 
 
 def contamination_threshold(scores: np.ndarray, contamination: float) -> float:

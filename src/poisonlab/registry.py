@@ -19,6 +19,13 @@ _BUILTIN_MODULES = (
     "poisonlab.attacks.data.badnets",
     "poisonlab.attacks.data.blended",
     "poisonlab.defenses.data.knn_label",
+    "poisonlab.defenses.data.spectral",
+    "poisonlab.defenses.data.spectre",
+    "poisonlab.defenses.data.activation_clustering",
+    "poisonlab.defenses.data.label_issues",
+    "poisonlab.defenses.data.robust_outliers",
+    "poisonlab.defenses.data.duplicates",
+    "poisonlab.defenses.data.combine",
     "poisonlab.defenses.federated.basic",
 )
 

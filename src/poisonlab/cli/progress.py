@@ -17,6 +17,13 @@ def training_progress(console: Console) -> Iterator:
     tasks: dict[str, int] = {}
 
     def callback(label: str, event: str, info: dict) -> None:
+        if event == "seed":
+            bars.console.print(f"{label}: seed {info['seed'] + 1}/{info['seeds']} done "
+                               f"in {info['seconds'] / 60:.1f} min")
+            for task in tasks.values():
+                bars.remove_task(task)
+            tasks.clear()
+            return
         if label not in tasks:
             tasks[label] = bars.add_task(f"train {label}", total=None, status="")
         task = tasks[label]

@@ -66,6 +66,8 @@ def run_reproduction(id: str, *, seeds: int = 3, root: Any = None,
         m = rep.run(seed, root, progress)
         m["seed"], m["seconds"] = seed, time.perf_counter() - s0
         per_seed.append(m)
+        if progress is not None:
+            progress(id, "seed", {"seed": seed, "seeds": seeds, "seconds": m["seconds"]})
     summary = rep.summarize(per_seed)
     import torch
 

@@ -1,0 +1,50 @@
+"""Helpers for detectors that score each class separately."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from ..._validation import check_array, check_labels
+from ...exceptions import DataError
+
+
+def check_features(X: Any, y: Any, *, min_per_class: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Validate ``(n, d)`` finite features and labels; every present class needs
+    ``min_per_class`` samples (a class of one sample has no spread to be an outlier of)."""
+    X = check_array(X, "X", min_ndim=2, max_ndim=2)
+    y = check_labels(y, len(X))
+    counts = np.bincount(y)
+    small = [c for c in np.flatnonzero(counts) if counts[c] < min_per_class]
+    if small:
+        raise DataError(f"class {small[0]} has {counts[small[0]]} sample(s); this detector needs at "
+                        f"least {min_per_class} per class (drop or merge tiny classes first)")
+    return X, y
+
+
+def per_class(y: np.ndarray, fn: Callable[[np.ndarray, int], np.ndarray]) -> np.ndarray:
+    """Apply ``fn(indices_of_class, class)`` to each present class; stitch the per-sample outputs."""
+    out = np.zeros(len(y), dtype=np.float64)
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        out[idx] = fn(idx, int(c))
+    return out
+
+
+def relative_to_median(scores: np.ndarray) -> np.ndarray:
+    """Scores divided by their median, so classes of different spread share one threshold."""
+    med = float(np.median(scores))
+    return scores / med if med > 0 else scores - med
+
+
+def top_fraction_per_class(scores: np.ndarray, y: np.ndarray, fraction: float) -> np.ndarray:
+    """Boolean mask of the ``ceil(fraction * n_c)`` highest scores of each class (the removal
+    rule of Tran et al. 2018: drop 1.5 epsilon of each class)."""
+    mask = np.zeros(len(y), dtype=bool)
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        k = min(len(idx), int(np.ceil(fraction * len(idx))))
+        if k:
+            mask[idx[np.argsort(scores[idx], kind="stable")[-k:]]] = True
+    return mask

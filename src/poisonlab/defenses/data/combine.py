@@ -1,0 +1,86 @@
+"""Merge several detectors' scores into one ranking."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+from scipy.stats import rankdata
+
+from ..._validation import check_array
+from ...base import BaseDetector
+from ...exceptions import DataError, InvalidParameterError
+from ...registry import register
+
+
+def rank_average(score_matrix: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Mean of per-detector rank-normalised scores in (0, 1] (ties share their average rank).
+
+    Ranks make detectors of different scales comparable and robust to one detector's extreme
+    values (the rank-aggregation baseline of outlier ensembles, Aggarwal & Sathe 2015).
+    """
+    ranks = np.apply_along_axis(rankdata, 1, score_matrix) / score_matrix.shape[1]
+    w = np.full(len(ranks), 1.0 / len(ranks)) if weights is None else weights / weights.sum()
+    return w @ ranks
+
+
+@register("detector", "combined")
+class RankCombiner(BaseDetector):
+    """Combine sample-level detectors by averaging their rank-normalised scores.
+
+    Parameters
+    ----------
+    detectors : sequence of BaseDetector, optional
+        Unfitted detectors, each fitted on the same ``(X, y)`` by ``fit`` (clones; yours stay
+        unfitted). Default: spectral signatures, k-NN label consistency and robust outliers.
+    weights : sequence of float, optional
+    contamination : float in (0, 0.5], default=0.05
+
+    Attributes
+    ----------
+    detectors_ : list of fitted detectors
+    votes_ : ndarray (n_samples, n_detectors) of bool
+        Which detectors flagged each sample (the "why" a scan reports).
+    """
+
+    def __init__(self, *, detectors: Sequence[BaseDetector] | None = None,
+                 weights: Sequence[float] | None = None, contamination: float = 0.05) -> None:
+        self.detectors = detectors
+        self.weights = weights
+        self.contamination = contamination
+
+    def _members(self) -> list[BaseDetector]:
+        if self.detectors is None:
+            from .knn_label import KNNLabelConsistency
+            from .robust_outliers import RobustOutliers
+            from .spectral import SpectralSignatures
+
+            return [SpectralSignatures(), KNNLabelConsistency(), RobustOutliers()]
+        dets = list(self.detectors)
+        if not dets or not all(isinstance(d, BaseDetector) and d.unit == "sample" for d in dets):
+            raise InvalidParameterError("detectors must be a non-empty list of sample-level detectors")
+        return [d.clone() for d in dets]
+
+    def fit(self, X: Any, y: Any) -> "RankCombiner":
+        self._check_threshold_params()
+        members = self._members()
+        w = None
+        if self.weights is not None:
+            w = check_array(self.weights, "weights", min_ndim=1, max_ndim=1, dtype=np.float64)
+            if len(w) != len(members) or (w < 0).any() or w.sum() <= 0:
+                raise DataError(f"weights must be {len(members)} non-negative numbers with a positive sum")
+        self.detectors_ = [d.fit(X, y) for d in members]
+        S = np.stack([d.scores_ for d in self.detectors_])
+        self.votes_ = np.stack([d.flags_ for d in self.detectors_], axis=1)
+        self._calibrate(rank_average(S, w))
+        return self
+
+    @classmethod
+    def from_scores(cls, scores: Sequence[np.ndarray], *, contamination: float = 0.05) -> "RankCombiner":
+        """Combine already computed score vectors (e.g. from detectors fitted elsewhere)."""
+        S = np.stack([check_array(s, "scores", min_ndim=1, max_ndim=1, dtype=np.float64) for s in scores])
+        obj = cls(contamination=contamination)
+        obj.detectors_ = []
+        obj.votes_ = np.zeros((S.shape[1], 0), dtype=bool)
+        obj._calibrate(rank_average(S))
+        return obj

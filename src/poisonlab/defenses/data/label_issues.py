@@ -1,0 +1,109 @@
+"""Label issues by confident learning (Northcutt, Jiang & Chuang 2021), through cleanlab."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from ..._validation import check_array, check_scalar
+from ...base import BaseDetector
+from ...exceptions import DataError
+from ...registry import register
+from ._perclass import check_features
+
+
+def out_of_fold_probabilities(X: np.ndarray, y: np.ndarray, estimator: Any, folds: int, seed: int) -> np.ndarray:
+    """``P[i] = model trained without i's fold, applied to i``: the held-out probabilities
+    confident learning needs (in-sample ones are over-confident on the very labels in doubt)."""
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return cross_val_predict(clone(estimator), X, y, cv=cv, method="predict_proba")
+
+
+@register("detector", "label_issues")
+class LabelIssues(BaseDetector):
+    """Confident learning (Northcutt, Jiang & Chuang 2021, "Confident Learning: Estimating
+    Uncertainty in Dataset Labels"), through cleanlab.
+
+    Scores each sample by ``1 - p(given label | x)`` from out-of-fold predicted probabilities
+    (cleanlab's self-confidence label quality). With ``contamination="auto"`` the number flagged is
+    the number of label issues cleanlab's ``find_label_issues`` estimates from the confident
+    joint; the flagged ones are the lowest-quality labels.
+
+    Threat model: label flipping (random or targeted) of a fraction of the training set.
+
+    Parameters
+    ----------
+    estimator : scikit-learn classifier, optional
+        Fitted per fold on the features to get out-of-fold probabilities; default logistic
+        regression. Ignored when ``fit`` receives ``pred_probs``.
+    cv_folds : int, default=5
+    contamination : "auto" or float, default="auto"
+    random_state : int, default=0
+
+    Limits
+    ------
+    Blind to clean-label poisons and to backdoors whose label agrees with the (triggered) input
+    as the model sees it. Needs probabilities that are informative: weak features give weak
+    out-of-fold predictions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from poisonlab.defenses.data import LabelIssues
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.repeat([0, 1], 100); X = rng.normal(size=(200, 2)) + 4 * y[:, None]
+    >>> y_noisy = y.copy(); y_noisy[:5] = 1
+    >>> det = LabelIssues().fit(X, y_noisy)
+    >>> int(det.flags_[:5].sum())
+    5
+    """
+
+    def __init__(self, *, estimator: Any = None, cv_folds: int = 5, contamination: Any = "auto",
+                 random_state: int = 0) -> None:
+        self.estimator = estimator
+        self.cv_folds = cv_folds
+        self.contamination = contamination
+        self.random_state = random_state
+
+    def _auto_threshold(self, scores: np.ndarray) -> float:
+        k = self.n_issues_
+        if k == 0:
+            return float(scores.max())
+        ranked = np.sort(scores)[::-1]
+        return float(ranked[k]) if k < len(ranked) else float(ranked[-1]) - 1e-12
+
+    def fit(self, X: Any, y: Any, *, pred_probs: Any = None) -> "LabelIssues":
+        """Find label issues in ``(X, y)``; pass ``pred_probs`` (n, K) out-of-fold probabilities
+        from your own model to skip the built-in cross-validation."""
+        from cleanlab.filter import find_label_issues
+        from cleanlab.rank import get_label_quality_scores
+
+        check_scalar(self.cv_folds, "cv_folds", numbers.Integral, low=2)
+        check_scalar(self.random_state, "random_state", numbers.Integral, low=0)
+        self._check_threshold_params()
+        X, y = check_features(X, y, min_per_class=self.cv_folds)
+        if pred_probs is None:
+            from sklearn.linear_model import LogisticRegression
+            from sklearn.pipeline import make_pipeline
+            from sklearn.preprocessing import StandardScaler
+
+            est = self.estimator if self.estimator is not None else make_pipeline(
+                StandardScaler(), LogisticRegression(max_iter=300))
+            P = out_of_fold_probabilities(X, y, est, self.cv_folds, self.random_state)
+        else:
+            P = check_array(pred_probs, "pred_probs", min_ndim=2, max_ndim=2, dtype=np.float64)
+            if len(P) != len(y):
+                raise DataError(f"pred_probs has {len(P)} rows but there are {len(y)} samples")
+            if P.shape[1] <= y.max():
+                raise DataError(f"pred_probs has {P.shape[1]} columns but labels go up to {y.max()}")
+        self.pred_probs_ = P
+        issues = find_label_issues(labels=y, pred_probs=P)
+        self.n_issues_ = int(issues.sum())
+        quality = get_label_quality_scores(labels=y, pred_probs=P, method="self_confidence")
+        self._calibrate(1.0 - np.asarray(quality, dtype=np.float64))
+        return self

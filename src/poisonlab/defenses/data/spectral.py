@@ -1,0 +1,81 @@
+"""Spectral signatures (Tran, Li & Madry 2018)."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from ..._validation import check_scalar
+from ...base import BaseDetector
+from ...registry import register
+from ._perclass import check_features, per_class, relative_to_median
+
+
+def spectral_scores(R: np.ndarray, n_components: int = 1) -> np.ndarray:
+    """Outlier scores of one class's representations (Tran et al. 2018, Algorithm 1).
+
+    ``R_hat = R - mean(R)`` (the *centred* representations); ``v`` = the top right singular
+    vector(s) of ``R_hat``; score ``tau_i = (R_hat_i . v)^2`` (summed over the top
+    ``n_components`` vectors). Poisoned samples of a backdoor concentrate along ``v``.
+    """
+    Rc = R - R.mean(axis=0, keepdims=True)
+    # Top right singular vectors of Rc = top eigenvectors of Rc^T Rc (d x d, cheaper when n >> d).
+    if Rc.shape[0] > Rc.shape[1]:
+        w, V = np.linalg.eigh(Rc.T @ Rc)
+        top = V[:, np.argsort(w)[::-1][:n_components]]
+    else:
+        top = np.linalg.svd(Rc, full_matrices=False)[2][:n_components].T
+    return ((Rc @ top) ** 2).sum(axis=1)
+
+
+@register("detector", "spectral")
+class SpectralSignatures(BaseDetector):
+    """Spectral signatures (Tran, Li & Madry 2018, "Spectral Signatures in Backdoor Attacks").
+
+    For each class, samples are scored by the squared projection of their centred
+    representations (a model's penultimate layer) on the top singular vector. Scores are divided
+    by their class's median so that one threshold serves every class (``raw_scores_`` keeps the
+    paper's values). The paper removes the ``1.5 epsilon`` highest-scoring samples of each class:
+    see :func:`~poisonlab.defenses.data._perclass.top_fraction_per_class`.
+
+    Threat model: dirty-label backdoors whose poisons are separable from clean samples of the
+    target class in representation space, and that make up a large enough fraction of it.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of top singular vectors to project on (the paper uses 1).
+    contamination : float in (0, 0.5], default=0.05
+
+    Limits
+    ------
+    Needs the poisons to be a spectral outlier: with few poisons per class (small epsilon) the top
+    direction is that of clean variation and recall falls (Hayase et al. 2021; use SPECTRE).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from poisonlab.defenses.data import SpectralSignatures
+    >>> rng = np.random.default_rng(0)
+    >>> R = rng.normal(size=(200, 8)); R[:10] += 6
+    >>> det = SpectralSignatures(contamination=0.05).fit(R, np.zeros(200, int))
+    >>> int(det.flags_[:10].sum())
+    10
+    """
+
+    def __init__(self, *, n_components: int = 1, contamination: float = 0.05) -> None:
+        self.n_components = n_components
+        self.contamination = contamination
+
+    def fit(self, X: Any, y: Any) -> "SpectralSignatures":
+        """Score representations ``X`` (n, d) grouped by labels ``y``."""
+        check_scalar(self.n_components, "n_components", numbers.Integral, low=1)
+        self._check_threshold_params()
+        X, y = check_features(X, y)
+        X = X.astype(np.float64, copy=False)
+        raw = per_class(y, lambda idx, c: spectral_scores(X[idx], self.n_components))
+        self.raw_scores_ = raw
+        self._calibrate(per_class(y, lambda idx, c: relative_to_median(raw[idx])))
+        return self
