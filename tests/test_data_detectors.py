@@ -15,7 +15,7 @@ from poisonlab.defenses.data import (
 )
 from poisonlab.defenses.data._perclass import top_fraction_per_class
 from poisonlab.defenses.data.activation_clustering import cluster_scores
-from poisonlab.defenses.data.combine import rank_average
+from poisonlab.defenses.data.combine import rank_average, votes_then_rank
 from poisonlab.defenses.data.duplicates import conflict_fraction
 from poisonlab.defenses.data.spectral import spectral_scores
 from poisonlab.defenses.data.spectre import que_scores
@@ -60,9 +60,12 @@ def test_conflict_fraction_hand_computed():
     assert np.allclose(conflict_fraction(groups, y, 3), [0.5, 0.5, 1.0, 0.0, 0.0, 0.0])
 
 
-def test_rank_average_hand_computed():
+def test_rank_average_and_votes_hand_computed():
     S = np.array([[1.0, 2.0, 3.0], [30.0, 10.0, 20.0]])
-    assert np.allclose(rank_average(S), [(1 / 3 + 1) / 2, (2 / 3 + 1 / 3) / 2, (1 + 2 / 3) / 2])
+    ranks = [(1 / 3 + 1) / 2, (2 / 3 + 1 / 3) / 2, (1 + 2 / 3) / 2]
+    assert np.allclose(rank_average(S), ranks)
+    F = np.array([[False, False, True], [True, False, False]])
+    assert np.allclose(votes_then_rank(S, F), np.add([1, 0, 1], ranks))
 
 
 def test_top_fraction_per_class():
@@ -198,8 +201,11 @@ def test_combiner_reports_votes():
     X, y, poison = _planted()
     comb = RankCombiner(contamination=0.03).fit(X, y)
     assert comb.votes_.shape == (len(y), 3) and auroc(comb.scores_, poison) >= 0.95
-    from_scores = RankCombiner.from_scores([d.scores_ for d in comb.detectors_], contamination=0.03)
+    from_scores = RankCombiner.from_scores([d.scores_ for d in comb.detectors_],
+                                           [d.flags_ for d in comb.detectors_], contamination=0.03)
     assert np.allclose(from_scores.scores_, comb.scores_)
+    rank_only = RankCombiner(method="rank", contamination=0.03).fit(X, y)
+    assert rank_only.scores_.max() <= 1.0 < comb.scores_.max()
     with pytest.raises(InvalidParameterError, match="sample-level"):
         RankCombiner(detectors=[]).fit(X, y)
 

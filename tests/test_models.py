@@ -140,3 +140,15 @@ def test_sklearn_adapter_and_as_classifier():
     assert wrapped.predict_proba(np.eye(4)).shape == (4, 2)
     with pytest.raises(InvalidParameterError, match="cannot use"):
         as_classifier(object())
+
+
+@pytest.mark.parametrize("arch, shape", [("strip-mnist-cnn", (1, 28, 28)), ("cnn", (1, 8, 8)),
+                                         ("cifar-cnn", (3, 32, 32))])
+def test_every_input_pixel_is_seen(arch, shape):
+    """A border trigger must reach the output: no pixel may fall outside every receptive field
+    (the bottom-right 3x3 square of BadNets lives in the last rows and columns)."""
+    model = build_model(arch, ModelSpec(shape, 10))
+    x = torch.rand(1, *shape, requires_grad=True)
+    model(x).sum().backward()
+    seen = x.grad.abs().sum(dim=1)[0] > 0
+    assert seen[-3:, -3:].all() and seen[:3, :3].all()

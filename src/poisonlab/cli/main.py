@@ -201,6 +201,159 @@ def reproduce(
         raise typer.Exit(code=1)
 
 
+def _attack_from_sidecar(npz: Path, data_dir: Optional[Path]):
+    """Rebuild the attack recorded beside a poisoned ``.npz`` (for ASR), and its source's test
+    split. Attacks with a random trigger re-poison the source to redraw it (seeded, identical)."""
+    from .. import registry
+
+    meta_path = npz.with_suffix(".json")
+    if not meta_path.is_file():
+        return None, None
+    meta = json.loads(meta_path.read_text())
+    params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in meta.get("params", {}).items()
+              if v != "<array>"}
+    atk = registry.create("attack", meta["attack"], **params)
+    source = meta.get("source")
+    from ..data import DATASETS
+
+    if source not in DATASETS:
+        return atk, None
+    splits = _load(source, data_dir)
+    if hasattr(atk, "apply_trigger"):
+        atk.poison(splits.train.X, splits.train.y)
+    return atk, splits.test
+
+
+@app.command("scan-data")
+def scan_data(
+    dataset: Optional[str] = typer.Option(None, help="Built-in dataset (its training split)."),
+    input: Optional[Path] = typer.Option(None, "--input", "-i", help="A .npz (X, y[, ids, poison_mask])."),
+    detectors: str = typer.Option(",".join(("spectral", "spectre", "activation_clustering", "label_issues",
+                                            "knn_label", "robust_outliers", "duplicates")),
+                                  help="Comma-separated detector names."),
+    contamination: float = typer.Option(0.05, help="Fraction to quarantine (and detectors' threshold)."),
+    features: Optional[Path] = typer.Option(None, help="Precomputed features (.npy, memory-mapped)."),
+    model: Optional[Path] = typer.Option(None, help="Model weights (.safetensors) to take features from."),
+    architecture: Optional[str] = typer.Option(None, help="Architecture of --model, or of the reference model."),
+    layer: Optional[str] = typer.Option(None, help="Layer to read features from (default: penultimate)."),
+    epochs: int = typer.Option(10, help="Epochs of the reference model (when no --model/--features)."),
+    retrain: bool = typer.Option(False, help="Retrain without the quarantined samples and compare."),
+    top: int = typer.Option(20, help="Rows of the ranked table."),
+    seed: int = typer.Option(0, help="Seed of the reference model."),
+    out_dir: Path = typer.Option(Path("poisonlab-out/scan"), help="Where scores.json/.csv and quarantine.txt go."),
+    data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
+) -> None:
+    """Rank every training sample by how likely it is poisoned; quarantine the worst."""
+    import numpy as np
+
+    from ..data import read_npz
+    from ..defenses.data.scan import scan
+    from ..evaluation.experiment import retrain_comparison
+    from ..models.training import TrainConfig
+    from ..reports import atomic_write_json, atomic_write_text
+    from .progress import training_progress
+
+    if (dataset is None) == (input is None):
+        _fail(ValueError("give exactly one of --dataset or --input"))
+    try:
+        mask = None
+        test, atk = None, None
+        if input is not None:
+            ds = read_npz(input)
+            with np.load(input, allow_pickle=False) as z:
+                mask = z["poison_mask"].astype(bool) if "poison_mask" in z.files else None
+            atk, test = _attack_from_sidecar(input, data_dir)
+        else:
+            splits = _load(dataset, data_dir)
+            ds, test = splits.train, splits.test
+        feats = None
+        if features is not None:
+            feats = np.load(features, mmap_mode="r", allow_pickle=False)
+        user_model = None
+        if model is not None:
+            user_model = _load_safetensors_model(model, architecture, ds)
+        config = TrainConfig(epochs=epochs, seed=seed)
+        names = [d.strip() for d in detectors.split(",") if d.strip()]
+        with training_progress(console) as progress:
+            def on_event(event: str, info: dict) -> None:
+                if event == "detector":
+                    console.print(f"  {info['name']:<22} {info['seconds']:.2f} s")
+                else:
+                    progress("reference model", event, info)
+
+            result = scan(ds, features=feats, model=user_model, layer=layer, detectors=names,
+                          contamination=contamination, architecture=architecture if model is None else None,
+                          config=config, poison_mask=mask, progress=on_event)
+            if retrain:
+                if test is None:
+                    raise PoisonlabError("--retrain needs a test split: use --dataset, or an --input "
+                                         "written by 'poisonlab attack --dataset ...'")
+                result.retrain = retrain_comparison(ds, ~result.quarantine, test, attack=atk,
+                                                    architecture=architecture, config=config,
+                                                    progress=progress)
+    except (PoisonlabError, OSError) as exc:
+        _fail(exc)
+    table = Table(title=f"Most suspicious of {len(ds)} samples")
+    for col in ("rank", "id", "label", "score", "why"):
+        table.add_column(col)
+    for row in result.table(top):
+        table.add_row(str(row["rank"]), row["id"], ds.classes[row["label"]], f"{row['score']:.3f}",
+                      "; ".join(row["why"]) or "ranked high by several detectors")
+    console.print(table)
+    if result.evaluation:
+        ev = Table(title="Against the ground-truth poison mask")
+        for col in ("detector", "precision", "recall", "F1", "AUROC", "flagged"):
+            ev.add_column(col)
+        for name, m in result.evaluation.items():
+            ev.add_row(name, f"{m['precision']:.2f}", f"{m['recall']:.2f}", f"{m['f1']:.2f}",
+                       f"{m['auroc']:.3f}", str(m["n_flagged"]))
+        console.print(ev)
+    if result.retrain:
+        for label in ("before", "after"):
+            m = result.retrain[label]
+            asr = f", ASR {m['attack_success_rate']:.2%}" if "attack_success_rate" in m else ""
+            console.print(f"retrained {label} removal: clean accuracy {m['clean_accuracy']:.2%}{asr}")
+    rows = ["id,label,combined,quarantined," + ",".join(f"{n},{n}_flag" for n in result.scores)]
+    for i in range(len(ds)):
+        cells = [str(ds.ids[i]), str(int(ds.y[i])), f"{result.combined[i]:.6g}", str(int(result.quarantine[i]))]
+        cells += [f"{result.scores[n][i]:.6g},{int(result.flags[n][i])}" for n in result.scores]
+        rows.append(",".join(cells))
+    atomic_write_text(out_dir / "scores.csv", "\n".join(rows) + "\n")
+    atomic_write_text(out_dir / "quarantine.txt", "\n".join(ds.ids[result.quarantine]) + "\n")
+    atomic_write_json(out_dir / "scores.json", {
+        "dataset": ds.summary(), "detectors": names, "contamination": contamination,
+        "representation": result.representation, "seconds": result.seconds,
+        "n_quarantined": int(result.quarantine.sum()), "top": result.table(top),
+        "class_reports": result.reports, "evaluation": result.evaluation, "retrain": result.retrain})
+    console.print(f"Quarantined {int(result.quarantine.sum())} ids; wrote scores.csv, scores.json and "
+                  f"quarantine.txt to [bold]{out_dir}[/]. Your data was not changed.")
+
+
+def _load_safetensors_model(path: Path, architecture: Optional[str], ds):
+    """Weights from a .safetensors file (never a pickle) into a named architecture."""
+    from safetensors.torch import load_file
+
+    from ..evaluation.experiment import model_factory
+    from ..models.adapters import TorchClassifier
+    from ..models.architectures import ModelSpec
+
+    if path.suffix != ".safetensors":
+        raise PoisonlabError(f"--model must be a .safetensors file (pickled models are never loaded "
+                             f"here); got {path.name}")
+    try:
+        state = load_file(str(path))
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+        raise PoisonlabError(f"{path} is not a readable safetensors file: {exc}") from exc
+    spec = ModelSpec(tuple(ds.X.shape[1:]), ds.n_classes)
+    module = model_factory(architecture, ds.modality)(spec)
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        raise PoisonlabError(f"the weights in {path.name} do not fit architecture "
+                             f"{architecture or 'default'}: {str(exc).splitlines()[0]}") from exc
+    return TorchClassifier.from_trained(module, n_classes=ds.n_classes)
+
+
 @app.command()
 def datasets(data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP)) -> None:
     """List the built-in datasets."""

@@ -91,3 +91,24 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, tuple):
         return list(v)
     return v
+
+
+def retrain_comparison(train: Dataset, keep: np.ndarray, test: Dataset, *, attack: Any = None,
+                       architecture: str | None = None, config: TrainConfig | None = None,
+                       progress: Progress | None = None) -> dict[str, Any]:
+    """Train on all of ``train`` and on ``train[keep]``; report clean accuracy (and ASR when the
+    ``attack`` is known) of both on ``test``: what removing the quarantined samples changes."""
+    from .metrics import clean_accuracy
+
+    config = config or TrainConfig()
+    keep = np.asarray(keep, dtype=bool)
+    out: dict[str, Any] = {"n_removed": int((~keep).sum()), "n_kept": int(keep.sum())}
+    for label, ds in (("before", train), ("after", train.subset(keep))):
+        clf = TorchClassifier(model_factory(architecture, train.modality), config=replace(config))
+        cb = (lambda event, info, _l=label: progress(f"retrain {_l}", event, info)) if progress else None
+        clf.fit(ds.X, ds.y, callback=cb)
+        if attack is not None:
+            out[label] = backdoor_metrics(clf, attack, test.X, test.y, test.n_classes)
+        else:
+            out[label] = {"clean_accuracy": clean_accuracy(test.y, clf.predict(test.X))}
+    return out

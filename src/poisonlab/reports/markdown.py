@@ -17,6 +17,13 @@ def _fmt(stat: Any) -> str:
 def measured_text(record: dict) -> str:
     """One cell summarising a reproduction's measured numbers."""
     m = record["measured"]
+    if "by_setting" in m:
+        return "; ".join(f"{k}: " + ", ".join(f"{n} {_fmt(v)}" for n, v in cell.items())
+                         for k, cell in m["by_setting"].items())
+    if "by_count" in m:
+        return "; ".join(f"{k} poisons: spectral {_fmt(v['spectral_recall'])}, SPECTRE {_fmt(v['spectre_recall'])}, "
+                         f"AC TPR {_fmt(v['ac_tpr'])} FPR {_fmt(v['ac_fpr'])}, ASR after {_fmt(v['asr_after_spectre'])}"
+                         for k, v in m["by_count"].items())
     if "by_rate" in m:
         return "; ".join(f"{r}: ASR {_fmt(v['attack_success_rate'])}, clean {_fmt(v['clean_accuracy'])}"
                          for r, v in m["by_rate"].items())

@@ -39,6 +39,9 @@ class KNNLabelConsistency(BaseDetector):
     ----------
     n_neighbors : int, default=10
         The paper finds k about twice the number of poisons per class works best.
+    n_components : int or None, default=32
+        Project features on their top principal directions first (neighbour search in 512-d is
+        slow and distances concentrate); None searches the raw features.
     contamination : float in (0, 0.5], default=0.1
         Expected poisoned fraction; sets ``threshold_``.
 
@@ -62,9 +65,14 @@ class KNNLabelConsistency(BaseDetector):
     unit = "sample"
     threshold_param = "contamination"
 
-    def __init__(self, *, n_neighbors: int = 10, contamination: float = 0.1) -> None:
+    def __init__(self, *, n_neighbors: int = 10, n_components: int | None = 32,
+                 contamination: float = 0.1) -> None:
         self.n_neighbors = n_neighbors
+        self.n_components = n_components
         self.contamination = contamination
+
+    def _project(self, X: np.ndarray) -> np.ndarray:
+        return X if self._pca is None else self._pca.transform(X)
 
     def fit(self, X: Any, y: Any) -> "KNNLabelConsistency":
         """Score each row of features ``X`` against its neighbours' labels ``y``."""
@@ -73,12 +81,20 @@ class KNNLabelConsistency(BaseDetector):
         X = check_array(X, "X", min_ndim=2, max_ndim=2)
         y = check_labels(y, len(X))
         k = check_scalar(self.n_neighbors, "n_neighbors", numbers.Integral, low=1)
+        check_scalar(self.n_components, "n_components", numbers.Integral, low=1, allow_none=True)
         self._check_threshold_params()
         if k >= len(X):
             raise DataError(f"n_neighbors={k} needs more than {k} samples; got {len(X)}")
-        self._nn = NearestNeighbors(n_neighbors=k + 1).fit(X)
+        self._pca = None
+        self.n_features_in_ = X.shape[1]
+        if self.n_components is not None and X.shape[1] > self.n_components:
+            from sklearn.decomposition import PCA
+
+            self._pca = PCA(n_components=self.n_components, random_state=0).fit(X)
+        Z = self._project(X)
+        self._nn = NearestNeighbors(n_neighbors=k + 1).fit(Z)
         self._y = y
-        idx = self._nn.kneighbors(X, return_distance=False)[:, 1:]  # drop the point itself
+        idx = self._nn.kneighbors(Z, return_distance=False)[:, 1:]  # drop the point itself
         self._calibrate(neighbour_disagreement(y[idx], y))
         return self
 
@@ -87,8 +103,8 @@ class KNNLabelConsistency(BaseDetector):
         check_is_fitted(self, "scores_")
         X = check_array(X, "X", min_ndim=2, max_ndim=2)
         y = check_labels(y, len(X))
-        if X.shape[1] != self._nn.n_features_in_:
+        if X.shape[1] != self.n_features_in_:
             raise DataError(f"X has {X.shape[1]} features but the detector was fitted on "
-                            f"{self._nn.n_features_in_}")
-        idx = self._nn.kneighbors(X, n_neighbors=self.n_neighbors, return_distance=False)
+                            f"{self.n_features_in_}")
+        idx = self._nn.kneighbors(self._project(X), n_neighbors=self.n_neighbors, return_distance=False)
         return neighbour_disagreement(self._y[idx], y)

@@ -16,8 +16,8 @@ import numpy as np
 
 from ... import registry
 from ...data.dataset import Dataset
-from ...exceptions import InvalidParameterError
-from .combine import rank_average
+from ...exceptions import DataError, InvalidParameterError
+from .combine import votes_then_rank
 
 #: What a scan runs when the user names no detectors.
 DEFAULT_DETECTORS = ("spectral", "spectre", "activation_clustering", "label_issues", "knn_label",
@@ -37,7 +37,9 @@ REASONS = {
 
 @dataclass
 class ScanResult:
-    """Everything a scan found. ``order`` ranks samples, most suspicious first."""
+    """Everything a scan found. ``combined`` = detectors flagging a sample + their rank average
+    (:func:`~poisonlab.defenses.data.combine.votes_then_rank`); ``order`` ranks samples by it,
+    most suspicious first."""
 
     ids: np.ndarray
     y: np.ndarray
@@ -122,6 +124,8 @@ def scan(dataset: Dataset, *, features: np.ndarray | None = None, model: Any = N
         rep_info = {"source": "model" if model is not None else "reference model trained on the scanned data",
                     "layer": layer or "penultimate", "dim": int(features.shape[1])}
     else:
+        if len(features) != len(dataset):
+            raise DataError(f"features have {len(features)} rows but the dataset has {len(dataset)} samples")
         rep_info = {"source": "given features", "dim": int(np.shape(features)[1])}
     seconds = {"representations": time.perf_counter() - t0}
     scores, flags, reports = {}, {}, {}
@@ -142,7 +146,7 @@ def scan(dataset: Dataset, *, features: np.ndarray | None = None, model: Any = N
             reports[name] = det.class_report_
         if progress is not None:
             progress("detector", {"name": name, "seconds": seconds[name]})
-    combined = rank_average(np.stack(list(scores.values())))
+    combined = votes_then_rank(np.stack(list(scores.values())), np.stack(list(flags.values())))
     order = np.argsort(-combined, kind="stable")
     n_q = int(np.ceil(contamination * len(dataset)))
     quarantine = np.zeros(len(dataset), dtype=bool)
