@@ -7,6 +7,7 @@ Part 1 -- quality and speed, side by side, in one run:
   ART reads activations through its PyTorchClassifier; we hand it a model whose only layer is the
   identity on our features, so both tools see exactly the same numbers.
 Part 2 -- every detector of poisonlab on 60,000 x 512 features, time per detector.
+Part 3 -- total time of all detectors on 15k / 30k / 60k samples (should grow about linearly).
 
 Run:  .venv/bin/python benchmarks/bench_data_detectors.py   (needs `pip install -c constraints.txt '.[bench]'`)
 Writes benchmarks/results/data_detectors.json and prints a Markdown table.
@@ -100,6 +101,21 @@ def part2(F512, y512, mask512) -> dict:
     return out
 
 
+def part3_scaling(F512, y512) -> dict:
+    """Total time of every detector on the first n samples, n = 15k, 30k, 60k."""
+    from poisonlab import registry
+
+    out = {}
+    for n in (15_000, 30_000, 60_000):
+        t = time.perf_counter()
+        for name, cls in registry.available("detector").items():
+            if name != "combined":
+                cls().fit(F512[:n], y512[:n])
+        out[str(n)] = time.perf_counter() - t
+    out["ratio_60k_over_15k"] = out["60000"] / out["15000"]
+    return out
+
+
 def main() -> None:
     F, y, mask, meta = poisoned_mnist_features(hidden=128)
     print(f"features {F.shape}, {int(mask.sum())} poisons ({meta})")
@@ -107,7 +123,8 @@ def main() -> None:
     F5, y5, m5, meta5 = poisoned_mnist_features(hidden=512)
     print(f"features {F5.shape} ({meta5})")
     p2 = part2(F5, y5, m5)
-    result = {"setting": "BadNets 3x3 square -> 7, 600 of 60,000 MNIST training digits; R1's CNN trained 3 "
+    p3 = part3_scaling(F5, y5)
+    result = {"part3_scaling_seconds": p3, "setting": "BadNets 3x3 square -> 7, 600 of 60,000 MNIST training digits; R1's CNN trained 3 "
                          "epochs; penultimate features (128-d for part 1, 512-d for part 2)",
               "part1_vs_art": p1, "part2_all_detectors_60000x512": p2, "environment": environment()}
     path = write_json("data_detectors.json", result)
@@ -122,6 +139,7 @@ def main() -> None:
     print("\n| detector (60,000 x 512) | seconds | recall | precision | AUROC |\n|---|---|---|---|---|")
     for name, m in p2.items():
         print(f"| {name} | {m['seconds']:.2f} | {m['recall']:.3f} | {m['precision']:.3f} | {m['auroc']:.3f} |")
+    print(f"\nscaling (all detectors, 512-d): " + ", ".join(f"{k}: {v:.1f}" for k, v in p3.items()))
     print(f"\nwrote {path}")
 
 

@@ -114,20 +114,22 @@ class ModelSpec:
     vocab_size: int | None = None
 
 
-#: Named architectures. Values build a module from a ModelSpec.
+def _conv(**defaults):
+    """A ConvNet preset; keyword arguments given to ``build_model`` override the defaults."""
+    return lambda s, **kw: ConvNet(s.input_shape, s.n_classes, **{**defaults, **kw})
+
+
+#: Named architectures. Values build a module from a ModelSpec (and overriding keywords).
 ARCHITECTURES = {
     "mlp": lambda s, **kw: MLP(int(np.prod(s.input_shape)), s.n_classes, **kw),
-    "cnn": lambda s, **kw: ConvNet(s.input_shape, s.n_classes, **kw),
+    "cnn": _conv(),
     # R1: 2 conv (32, 64; 5x5, valid) + 2 dense (128, 10), the STRIP paper's MNIST setting.
     # 5x5 valid convolutions map 28 -> 24 -> 12 -> 8 -> 4 and every input pixel stays in view.
     # (3x3 valid ones map 28 -> 26 -> 13 -> 11 -> 5: the last pooling floors away the border,
     # so input rows and columns 26-27 -- most of a bottom-right trigger -- are never seen.)
-    "strip-mnist-cnn": lambda s, **kw: ConvNet(s.input_shape, s.n_classes, widths=(32, 64),
-                                               kernel_size=5, padding=0, hidden=128, **kw),
-    "cifar-cnn": lambda s, **kw: ConvNet(s.input_shape, s.n_classes, widths=(32, 64, 128),
-                                         hidden=256, **kw),
-    "audio-cnn": lambda s, **kw: ConvNet(s.input_shape, s.n_classes, widths=(16, 32, 64),
-                                         hidden=128, **kw),
+    "strip-mnist-cnn": _conv(widths=(32, 64), kernel_size=5, padding=0, hidden=128),
+    "cifar-cnn": _conv(widths=(32, 64, 128), hidden=256),
+    "audio-cnn": _conv(widths=(16, 32, 64), hidden=128),
     "text-bag": lambda s, **kw: TextBag(s.vocab_size, s.n_classes, **kw),
 }
 

@@ -48,3 +48,12 @@ def top_fraction_per_class(scores: np.ndarray, y: np.ndarray, fraction: float) -
         if k:
             mask[idx[np.argsort(scores[idx], kind="stable")[-k:]]] = True
     return mask
+
+
+def principal_projection(R: np.ndarray, n_components: int) -> np.ndarray:
+    """Centre ``R`` and project it on its top principal directions: at most ``n_components``,
+    the feature count, and half the samples (robust estimators need n well above d)."""
+    Rc = R - R.mean(axis=0)
+    k = max(1, min(n_components, Rc.shape[1], len(Rc) // 2))
+    w, V = np.linalg.eigh(Rc.T @ Rc)
+    return Rc @ V[:, np.argsort(w)[::-1][:k]]

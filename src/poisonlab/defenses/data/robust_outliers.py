@@ -10,7 +10,7 @@ import numpy as np
 from ..._validation import check_option, check_scalar
 from ...base import BaseDetector
 from ...registry import register
-from ._perclass import check_features, per_class, relative_to_median
+from ._perclass import check_features, per_class, principal_projection, relative_to_median
 
 
 def mcd_mahalanobis(Z: np.ndarray, seed: int) -> np.ndarray:
@@ -69,10 +69,7 @@ class RobustOutliers(BaseDetector):
         X = X.astype(np.float64, copy=False)
 
         def score(idx: np.ndarray, c: int) -> np.ndarray:
-            R = X[idx] - X[idx].mean(axis=0)
-            k = max(1, min(self.n_components, R.shape[1], len(idx) // 2))
-            w, V = np.linalg.eigh(R.T @ R)
-            Z = R @ V[:, np.argsort(w)[::-1][:k]]
+            Z = principal_projection(X[idx], self.n_components)
             if self.method == "mcd":
                 return relative_to_median(mcd_mahalanobis(Z, self.random_state))
             from sklearn.ensemble import IsolationForest

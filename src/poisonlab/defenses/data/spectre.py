@@ -11,7 +11,7 @@ from scipy.linalg import expm
 from ..._validation import check_scalar
 from ...base import BaseDetector
 from ...registry import register
-from ._perclass import check_features, per_class, relative_to_median
+from ._perclass import check_features, per_class, principal_projection, relative_to_median
 
 
 def robust_whiten(R: np.ndarray, support_fraction: float | None, seed: int) -> np.ndarray:
@@ -109,10 +109,7 @@ class Spectre(BaseDetector):
         X = X.astype(np.float64, copy=False)
 
         def score(idx: np.ndarray, c: int) -> np.ndarray:
-            R = X[idx] - X[idx].mean(axis=0)
-            k = max(1, min(self.n_components, R.shape[1], len(idx) // 2))
-            w, V = np.linalg.eigh(R.T @ R)
-            P = R @ V[:, np.argsort(w)[::-1][:k]]
+            P = principal_projection(X[idx], self.n_components)
             return que_scores(robust_whiten(P, self.support_fraction, self.random_state), self.alpha)
 
         raw = per_class(y, score)
