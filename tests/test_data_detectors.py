@@ -197,6 +197,17 @@ def test_duplicates_exact_and_near():
     assert near.flags_.tolist() == [True, True, True, True, False] and near.groups_[2] == near.groups_[3]
 
 
+def test_duplicates_in_texts():
+    texts = np.array(["Win  a prize", "win a prize", "Win a prize", "hello"], dtype=object)
+    det = DuplicateConflicts().fit(texts, [1, 0, 1, 0])
+    # whitespace is normalised, case is not: rows 0 and 2 are copies, both labelled 1
+    assert det.groups_[0] == det.groups_[2] and not det.flags_.any()
+    det = DuplicateConflicts().fit(texts, [1, 0, 0, 0])
+    assert det.flags_.tolist() == [True, False, True, False]
+    with pytest.raises(InvalidParameterError, match="radius must be 0 for texts"):
+        DuplicateConflicts(radius=0.5).fit(texts, [1, 0, 0, 0])
+
+
 def test_combiner_reports_votes():
     X, y, poison = _planted()
     comb = RankCombiner(contamination=0.03).fit(X, y)

@@ -194,9 +194,14 @@ def reproduce(
         colour = "green" if rec["passed"] else "red"
         console.print(f"[{colour}]{'PASS' if rec['passed'] else 'MISS'}[/] {rid}: {rec['verdict']} "
                       f"({rec['seconds'] / 60:.1f} min)")
-    md = reproduction_table(records)
+    # The table covers every result in the folder (IDs run earlier too), in ID order.
+    import re
+
+    found = sorted((p for p in out_dir.glob("R*.json") if re.fullmatch(r"R\d+\.json", p.name)),
+                   key=lambda p: int(p.stem[1:]))
+    md = reproduction_table(json.loads(p.read_text()) for p in found)
     atomic_write_text(out_dir / "table.md", md)
-    console.print(f"Wrote {len(records)} result(s) and table.md to [bold]{out_dir}[/].")
+    console.print(f"Wrote {len(records)} result(s); table.md lists all {len(found)} in [bold]{out_dir}[/].")
     if not all(r["passed"] for r in records):
         raise typer.Exit(code=1)
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..._validation import check_array, check_labels, check_scalar
 from ...base import BaseDetector
+from ...exceptions import InvalidParameterError
 from ...registry import register
 
 
@@ -72,12 +73,21 @@ class DuplicateConflicts(BaseDetector):
         return 0.0
 
     def fit(self, X: Any, y: Any) -> "DuplicateConflicts":
-        """Find duplicate groups among rows of ``X`` (inputs or features, flattened)."""
+        """Find duplicate groups among rows of ``X`` (inputs or features, flattened), or among
+        texts (a 1-D array of str: exact copies after whitespace normalisation)."""
         check_scalar(self.radius, "radius", numbers.Real, low=0.0)
         self._check_threshold_params()
-        X = check_array(X, "X", min_ndim=2)
-        X = X.reshape(len(X), -1)
-        y = check_labels(y, len(X))
-        self.groups_ = duplicate_groups(X, float(self.radius))
+        arr = np.asarray(X)
+        if arr.ndim == 1 and arr.dtype.kind in "OUS":
+            if self.radius:
+                raise InvalidParameterError("radius must be 0 for texts (exact duplicates only)")
+            texts = np.array([" ".join(str(t).split()) for t in arr])
+            y = check_labels(y, len(texts))
+            self.groups_ = np.unique(texts, return_inverse=True)[1].ravel()
+        else:
+            X = check_array(X, "X", min_ndim=2)
+            X = X.reshape(len(X), -1)
+            y = check_labels(y, len(X))
+            self.groups_ = duplicate_groups(X, float(self.radius))
         self._calibrate(conflict_fraction(self.groups_, y, int(y.max()) + 1))
         return self

@@ -136,8 +136,8 @@ def scan(dataset: Dataset, *, features: np.ndarray | None = None, model: Any = N
             params["contamination"] = contamination
         det = cls(**params)
         X = features
-        if name == "duplicates" and raw_input_duplicates and dataset.modality != "text":
-            X = np.asarray(dataset.X).reshape(len(dataset), -1)
+        if name == "duplicates" and raw_input_duplicates:
+            X = dataset.X if dataset.modality == "text" else np.asarray(dataset.X).reshape(len(dataset), -1)
         t = time.perf_counter()
         det.fit(X, dataset.y)
         seconds[name] = time.perf_counter() - t
