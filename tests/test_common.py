@@ -4,7 +4,7 @@ import pytest
 
 from poisonlab import registry
 
-from .contract import check_aggregator, check_attack, check_detector
+from .contract import check_aggregator, check_attack, check_detector, detector_case
 
 
 @pytest.mark.parametrize("name", sorted(registry.available("attack")))
@@ -14,7 +14,8 @@ def test_attack_contract(name):
 
 @pytest.mark.parametrize("name", sorted(registry.available("detector")))
 def test_detector_contract(name):
-    check_detector(registry.get("detector", name))
+    params, args, kwargs = detector_case(name)
+    check_detector(registry.get("detector", name), params, args, kwargs)
 
 
 @pytest.mark.parametrize("name", sorted(registry.available("aggregator")))

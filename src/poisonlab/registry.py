@@ -26,6 +26,8 @@ _BUILTIN_MODULES = (
     "poisonlab.defenses.data.robust_outliers",
     "poisonlab.defenses.data.duplicates",
     "poisonlab.defenses.data.combine",
+    "poisonlab.defenses.inference.strip",
+    "poisonlab.defenses.model.neural_cleanse",
     "poisonlab.defenses.federated.basic",
 )
 
