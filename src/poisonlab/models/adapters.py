@@ -191,9 +191,23 @@ class SklearnClassifier:
         return np.asarray(X, dtype=np.float64).reshape(len(X), -1)
 
 
+class ProbaModel:
+    """Any object with ``predict_proba`` (a served model, a function wrapper): ``predict`` is
+    its argmax. For defenses that only query probabilities (STRIP)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return np.asarray(self.model.predict_proba(X), dtype=np.float64)
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.predict_proba(X).argmax(axis=1)
+
+
 def as_classifier(model: Any) -> Any:
     """Wrap a fitted torch module or scikit-learn estimator; adapters pass through."""
-    if isinstance(model, (TorchClassifier, SklearnClassifier)):
+    if isinstance(model, (TorchClassifier, SklearnClassifier, ProbaModel)):
         return model
     try:
         from torch import nn
@@ -202,6 +216,8 @@ def as_classifier(model: Any) -> Any:
             return TorchClassifier.from_trained(model)
     except ImportError:  # pragma: no cover - torch is a dependency
         pass
+    if hasattr(model, "predict_proba") and not hasattr(model, "fit"):
+        return ProbaModel(model)
     if hasattr(model, "predict") and hasattr(model, "fit"):
         wrapped = SklearnClassifier(model)
         wrapped.estimator_ = model

@@ -12,20 +12,27 @@ from ...base import BaseDetector
 from ...exceptions import DataError
 from ...registry import register
 
-SUPERIMPOSE = ("blend", "words", "swap")
+SUPERIMPOSE = ("add", "blend", "words", "swap")
 
 
 def mean_entropy(probs: np.ndarray) -> np.ndarray:
     """STRIP's score: Shannon entropy over *classes* of each overlay's prediction, averaged over
     the N overlays of an input (Gao et al. 2019, eq. 5-6). ``probs``: (n_inputs, N, K)."""
-    p = np.clip(probs, 1e-12, 1.0)
-    return -(p * np.log2(p)).sum(axis=2).mean(axis=1)
+    from scipy.special import entr  # -p ln p, with 0 ln 0 = 0
+
+    return entr(probs).sum(axis=2).mean(axis=1) / np.log(2.0)
 
 
 def blend_overlays(X: np.ndarray, overlays: np.ndarray, weight: float) -> np.ndarray:
     """Image/waveform superimposition: ``(1 - w) x + w x_overlay`` for every (input, overlay)
     pair: (n, 1, ...) and (n, N, ...) broadcast to (n, N, ...)."""
     return (1.0 - weight) * X[:, None] + weight * overlays
+
+
+def add_overlays(X: np.ndarray, overlays: np.ndarray, high: float) -> np.ndarray:
+    """The paper's image superimposition: ``clip(x + x_overlay, 0, high)`` (OpenCV's
+    ``addWeighted(x, 1, x_overlay, 1, 0)`` on saturating pixels), so a trigger keeps its strength."""
+    return np.clip(X[:, None] + overlays, None, high)
 
 
 def swap_features(X: np.ndarray, overlays: np.ndarray, rng: np.random.Generator, fraction: float) -> np.ndarray:
@@ -67,12 +74,14 @@ class STRIP(BaseDetector):
     ----------
     n_overlays : int, default=100
         N in the paper.
-    superimpose : {"auto", "blend", "words", "swap"}, default="auto"
-        "blend" (images, audio: ``(1 - w) x + w x_overlay``), "words" (text), "swap" (tabular);
-        "auto" picks by input type (strings -> words, 2-D arrays -> swap, else blend).
+    superimpose : {"auto", "add", "blend", "words", "swap"}, default="auto"
+        "add" (images: the paper's saturating sum ``clip(x + x_overlay, max)``), "blend"
+        (audio waveforms, or images by choice: ``(1 - w) x + w x_overlay``), "words" (text),
+        "swap" (tabular); "auto" picks by input: strings -> words, 2-D arrays -> swap (pass
+        "blend" for (N, T) waveforms), 3-D and 4-D images -> add.
     weight : float in (0, 1), default=0.5
-        Overlay weight of "blend" (the paper adds the two images with equal weight); the
-        fraction of features or words exchanged by "swap" and "words".
+        Overlay weight of "blend"; the fraction of features or words exchanged by "swap" and
+        "words".
     false_positive_rate : float in (0, 1), default=0.01
         Fraction of clean reference inputs flagged (FRR).
     batch_size : int, default=64
@@ -117,7 +126,7 @@ class STRIP(BaseDetector):
             return self.superimpose
         if X.dtype.kind in "OUS":
             return "words"
-        return "swap" if X.ndim == 2 else "blend"
+        return "swap" if X.ndim == 2 else "add"
 
     def _inputs(self, X: Any) -> np.ndarray:
         arr = np.asarray(X)
@@ -154,6 +163,7 @@ class STRIP(BaseDetector):
             raise DataError("STRIP needs a model with predict_proba")
         self.pool_ = X[perm[:half]]
         self.mode_ = self._mode(X)
+        self.high_ = float(X.max()) if self.mode_ in ("add", "blend") else None
         reference = self.score(X[perm[half:]])
         self._calibrate(reference, reference)
         return self
@@ -171,7 +181,9 @@ class STRIP(BaseDetector):
             xb = X[start:start + self.batch_size]
             picks = rng.integers(0, len(self.pool_), size=(len(xb), self.n_overlays))
             overlays = self.pool_[picks]
-            if self.mode_ == "blend":
+            if self.mode_ == "add":
+                mixed = add_overlays(xb.astype(np.float32), overlays.astype(np.float32), self.high_)
+            elif self.mode_ == "blend":
                 mixed = blend_overlays(xb.astype(np.float32), overlays.astype(np.float32), self.weight)
             elif self.mode_ == "swap":
                 mixed = swap_features(xb, overlays, rng, self.weight)

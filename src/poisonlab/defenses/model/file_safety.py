@@ -59,13 +59,16 @@ def scan_model_file(path: str | os.PathLike) -> FileScanReport:
         raise DataError(f"model file {path} does not exist")
     if path.suffix == ".safetensors":
         return _scan_safetensors(path)
-    result = scan_file_path(str(path))
+    fmt = "zip-pickle" if _is_zip(path) else "pickle"
+    try:
+        result = scan_file_path(str(path))
+    except Exception as exc:  # noqa: BLE001 - a damaged archive makes picklescan raise
+        return FileScanReport(str(path), fmt, safe=False, error=f"not a readable archive: {exc}")
     dangerous = sorted({f"{g.module}.{g.name}" for g in result.globals if g.safety == SafetyLevel.Dangerous})
     suspicious = sorted({f"{g.module}.{g.name}" for g in result.globals if g.safety == SafetyLevel.Suspicious})
     error = "not a readable pickle or archive (corrupt or truncated)" if result.scan_err else None
     if result.scanned_files == 0 and error is None:
         error = "no pickle found in the file"
-    fmt = "zip-pickle" if _is_zip(path) else "pickle"
     return FileScanReport(str(path), fmt, safe=not dangerous and error is None, dangerous=dangerous,
                           suspicious=suspicious, error=error)
 
