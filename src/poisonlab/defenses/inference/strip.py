@@ -86,25 +86,29 @@ class STRIP(BaseDetector):
         Fraction of clean reference inputs flagged (FRR).
     batch_size : int, default=64
         Inputs per batch; each batch makes ``batch_size * n_overlays`` predictions in one call.
+    clip_max : float, optional
+        Pixel ceiling of "add"; default 1.0, or the clean inputs' maximum if that is larger
+        (255 for uint8-range images).
     random_state : int, default=0
 
     Limits
     ------
     Input-specific or sample-dependent triggers (WaNet, clean-label feature collision) keep the
     mixtures' entropy normal and evade it; so does a trigger weak enough to be overwhelmed by
-    the overlay.
+    the overlay. With "swap" a trigger on few features survives only in the overlays that keep
+    those features, so tabular STRIP is weaker than image STRIP.
 
     Examples
     --------
     >>> import numpy as np
     >>> from poisonlab.defenses.inference import STRIP
-    >>> class M:  # "triggered" if the first pixel is bright, else a prediction that follows x
+    >>> class M:  # class 0 if the corner pixel is lit (the backdoor), else follows pixel 1
     ...     def predict_proba(self, X):
     ...         X = X.reshape(len(X), -1); p = np.stack([X[:, 1], 1 - X[:, 1]], 1)
-    ...         return np.where(X[:, :1] > 0.7, [[1.0, 0.0]], p)
-    >>> rng = np.random.default_rng(0); clean = rng.uniform(0, 0.5, (200, 4))
+    ...         return np.where(X[:, :1] > 0.9, [[1.0, 0.0]], p)
+    >>> rng = np.random.default_rng(0); clean = rng.uniform(0, 0.45, (200, 1, 2, 2))
     >>> det = STRIP(n_overlays=20, false_positive_rate=0.05).fit(clean, model=M())
-    >>> trig = clean[:5].copy(); trig[:, 0] = 3.0
+    >>> trig = clean[:5].copy(); trig[:, 0, 0, 0] = 1.0
     >>> det.flag(trig).tolist()
     [True, True, True, True, True]
     """
@@ -113,12 +117,14 @@ class STRIP(BaseDetector):
     threshold_param = "false_positive_rate"
 
     def __init__(self, *, n_overlays: int = 100, superimpose: str = "auto", weight: float = 0.5,
-                 false_positive_rate: float = 0.01, batch_size: int = 64, random_state: int = 0) -> None:
+                 false_positive_rate: float = 0.01, batch_size: int = 64, clip_max: float | None = None,
+                 random_state: int = 0) -> None:
         self.n_overlays = n_overlays
         self.superimpose = superimpose
         self.weight = weight
         self.false_positive_rate = false_positive_rate
         self.batch_size = batch_size
+        self.clip_max = clip_max
         self.random_state = random_state
 
     def _mode(self, X: np.ndarray) -> str:
@@ -163,7 +169,11 @@ class STRIP(BaseDetector):
             raise DataError("STRIP needs a model with predict_proba")
         self.pool_ = X[perm[:half]]
         self.mode_ = self._mode(X)
-        self.high_ = float(X.max()) if self.mode_ in ("add", "blend") else None
+        check_scalar(self.clip_max, "clip_max", numbers.Real, allow_none=True)
+        if self.mode_ in ("add", "blend"):
+            self.high_ = float(self.clip_max) if self.clip_max is not None else max(1.0, float(X.max()))
+        else:
+            self.high_ = None
         reference = self.score(X[perm[half:]])
         self._calibrate(reference, reference)
         return self
