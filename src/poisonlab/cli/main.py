@@ -374,6 +374,9 @@ def datasets(data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP)) 
     console.print(f"Files are read from --data-dir or ${ENV_VAR}.")
 
 
+from . import model_cmds  # noqa: E402,F401  (registers scan-model and monitor)
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 
