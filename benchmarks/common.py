@@ -53,3 +53,27 @@ def write_json(name: str, obj: dict) -> Path:
     from poisonlab.reports import atomic_write_json
 
     return atomic_write_json(RESULTS / name, obj)
+
+
+def poisoned_mnist_model(*, n_poison: int = 600, epochs: int = 3, seed: int = 0):
+    """R1's CNN trained on BadNets-poisoned MNIST (60,000), weights cached as safetensors.
+    Returns (TorchClassifier, attack, test split)."""
+    from safetensors.torch import load_file, save_file
+
+    from poisonlab.attacks.data import BadNets
+    from poisonlab.data import load_mnist
+    from poisonlab.models import ModelSpec, TorchClassifier, TrainConfig, build_model
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    splits = load_mnist(data_dir())
+    atk = BadNets(target=7, n_poison=n_poison, value=1.0, random_state=seed)
+    res = atk.poison(splits.train.X, splits.train.y)
+    path = CACHE / f"mnist_badnets_model_n{n_poison}_e{epochs}_s{seed}.safetensors"
+    if path.is_file():
+        module = build_model("strip-mnist-cnn", ModelSpec((1, 28, 28), 10))
+        module.load_state_dict(load_file(str(path)))
+        return TorchClassifier.from_trained(module.eval()), atk, splits.test
+    clf = TorchClassifier(lambda s: build_model("strip-mnist-cnn", s),
+                          config=TrainConfig(epochs=epochs, seed=seed)).fit(res.X, res.y)
+    save_file({k: v.contiguous() for k, v in clf.module_.state_dict().items()}, str(path))
+    return clf, atk, splits.test

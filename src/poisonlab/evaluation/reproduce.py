@@ -122,6 +122,22 @@ def _summarize_r1(runs: list[dict]) -> dict:
             "verdict": f"clean {clean['mean']:.2%} (target >= 98.5%), ASR {asr['mean']:.2%} (target >= 99%)"}
 
 
+_R1_RUNS: dict[tuple[int, Any], dict] = {}
+
+
+def _r1_run(seed: int, root: Any, progress: Progress | None = None) -> dict:
+    """R1's poisoned and clean models for one seed, trained once per process and shared by R1
+    and the defenses that inspect "R1's model" (R11, R12, R13)."""
+    from .experiment import run_backdoor
+
+    key = (seed, str(root))
+    if key not in _R1_RUNS:
+        train, val, test = _mnist(root)
+        _R1_RUNS[key] = run_backdoor(train, test, _badnets_mnist(seed), architecture="strip-mnist-cnn",
+                                     config=_r1_config(seed), validation=val, progress=progress)
+    return _R1_RUNS[key]
+
+
 @reproduction(
     "R1", title="BadNets on MNIST",
     setting="MNIST, 3x3 white square bottom-right, all-to-one -> 7, 600 of 50,000 training digits "
@@ -132,11 +148,7 @@ def _summarize_r1(runs: list[dict]) -> dict:
     summarize=_summarize_r1,
 )
 def _r1(seed: int, root: Any, progress: Progress | None) -> dict:
-    from .experiment import run_backdoor
-
-    train, val, test = _mnist(root)
-    out = run_backdoor(train, test, _badnets_mnist(seed), architecture="strip-mnist-cnn",
-                       config=_r1_config(seed), validation=val, progress=progress)
+    out = dict(_r1_run(seed, root, progress))
     out.pop("models"), out.pop("poison_result")
     return out
 
@@ -332,3 +344,134 @@ def _r19(seed: int, root: Any, progress: Progress | None) -> dict:
                 "n_flagged": int(det.flags_.sum()), "n_flipped": int(flipped.sum()),
                 "acc_noisy": float(acc_noisy), "acc_pruned": float(acc_pruned)}
     return {"settings": settings}
+
+
+# --- R11 / R12 / R13: inspecting R1's model ------------------------------------------------------
+
+R11_FRRS = (0.03, 0.02, 0.01, 0.005)
+
+
+def _summarize_r11(runs: list[dict]) -> dict:
+    by = {f"{f:g}": {"far": mean_std([r["frr"][f"{f:g}"]["far"] for r in runs]),
+                     "frr_measured": mean_std([r["frr"][f"{f:g}"]["frr_measured"] for r in runs])}
+          for f in R11_FRRS}
+    far1 = by["0.01"]["far"]["mean"]
+    return {"measured": {"by_setting": {f"FRR {k}": v for k, v in by.items()}},
+            "passed": far1 <= 0.02,
+            "verdict": f"FAR {far1:.2%} at FRR 1% (target <= 2%); " + ", ".join(
+                f"FRR {k}: FAR {v['far']['mean']:.2%}" for k, v in by.items())}
+
+
+@reproduction(
+    "R11", title="STRIP on R1's model",
+    setting="R1's poisoned model; N = 100 overlays; overlay pool and threshold references: 4,000 "
+            "clean held-out digits (half each); 2,000 clean + 2,000 triggered test digits; boundary "
+            "at FRR 3 / 2 / 1 / 0.5%",
+    paper="STRIP Table 3, MNIST square trigger: FRR 1% -> FAR 1.85%; 3% -> 0.75%",
+    target="FAR <= 2% at FRR 1%",
+    summarize=_summarize_r11,
+)
+def _r11(seed: int, root: Any, progress: Progress | None) -> dict:
+    from ..defenses.inference import STRIP
+
+    run = _r1_run(seed, root, progress)
+    _train, val, test = _mnist(root)
+    model, atk = run["models"]["poisoned"], _badnets_mnist(seed)
+    rng = np.random.default_rng(seed)
+    det = STRIP(n_overlays=100, false_positive_rate=0.01, random_state=seed).fit(
+        val.X[rng.choice(len(val), 4000, replace=False)], model=model)
+    clean_idx = rng.choice(len(test), 2000, replace=False)
+    trig_pool = np.flatnonzero(test.y != 7)
+    trig_idx = rng.choice(trig_pool, 2000, replace=False)
+    s_clean = det.score(test.X[clean_idx])
+    s_trig = det.score(atk.apply_trigger(test.X[trig_idx]))
+    out = {}
+    for frr in R11_FRRS:
+        thr = float(np.quantile(det.scores_, 1 - frr, method="higher"))
+        out[f"{frr:g}"] = {"threshold": thr, "far": float((s_trig <= thr).mean()),
+                           "frr_measured": float((s_clean > thr).mean())}
+    return {"frr": out, "asr_of_model": run["poisoned"]["attack_success_rate"]}
+
+
+def _summarize_r12(runs: list[dict]) -> dict:
+    infected_ok = all(r["infected"]["flagged"] == [7] for r in runs)
+    clean_ok = all(not r["clean"]["flagged"] for r in runs)
+    idx7 = mean_std([r["infected"]["anomaly_index"][7] for r in runs])
+    max_clean = mean_std([max(r["clean"]["anomaly_index"]) for r in runs])
+    secs = mean_std([r["infected"]["seconds"] for r in runs])
+    return {"measured": {"infected target index": {"mean": idx7["mean"], "std": idx7["std"], "n": idx7["n"]},
+                         "clean model max index": max_clean, "seconds per model": secs},
+            "passed": infected_ok and clean_ok,
+            "verdict": f"infected: flagged {[r['infected']['flagged'] for r in runs]} (index of 7: "
+                       f"{idx7['mean']:.2f}); clean: flagged {[r['clean']['flagged'] for r in runs]} "
+                       f"(max index {max_clean['mean']:.2f}); {secs['mean']:.0f} s per model"}
+
+
+@reproduction(
+    "R12", title="Neural Cleanse on R1's model and on a clean model",
+    setting="R1's poisoned and clean models; 500 clean test digits; 20 epochs; MAD anomaly index "
+            "(1.4826); all 10 classes optimised together",
+    paper="infected models > 2 (official example 3.65), clean models < 2",
+    target="infected: the target class alone > 2; clean: no class > 2",
+    summarize=_summarize_r12,
+)
+def _r12(seed: int, root: Any, progress: Progress | None) -> dict:
+    import time as _time
+
+    from ..defenses.model import NeuralCleanse
+
+    run = _r1_run(seed, root, progress)
+    _train, _val, test = _mnist(root)
+    out = {}
+    for label in ("poisoned", "clean"):
+        t0 = _time.perf_counter()
+        nc = NeuralCleanse(epochs=20, random_state=seed).fit(test.X[:500], model=run["models"][label])
+        out["infected" if label == "poisoned" else "clean"] = {
+            "l1_norms": nc.l1_norms_.tolist(), "anomaly_index": nc.scores_.tolist(),
+            "flagged": np.flatnonzero(nc.flags_).tolist(), "seconds": _time.perf_counter() - t0}
+    return out
+
+
+def _summarize_r13(runs: list[dict]) -> dict:
+    asr = mean_std([r["final"]["attack_success_rate"] for r in runs])
+    drop = mean_std([r["clean_drop"] for r in runs])
+    pruned = mean_std([r["final"]["pruned"] for r in runs])
+    return {"measured": {"ASR after": asr, "clean accuracy drop": drop,
+                         "channels pruned (of 64)": {"mean": pruned["mean"], "std": pruned["std"], "n": pruned["n"]}},
+            "passed": asr["mean"] < 0.20 and drop["mean"] <= 0.04,
+            "verdict": f"ASR {runs[0]['before']['attack_success_rate']:.1%} -> {asr['mean']:.1%} (target < 20%), "
+                       f"clean drop {drop['mean']:.2%} (target <= 4 points), {pruned['mean']:.0f} of 64 "
+                       f"channels pruned"}
+
+
+@reproduction(
+    "R13", title="Fine-pruning R1's model",
+    setting="R1's poisoned model (64 channels in conv2); channels pruned in increasing order of mean "
+            "clean activation on 5,000 held-out digits until clean accuracy there would drop > 4%; "
+            "fine-tune 1 epoch on 10,000 clean training digits",
+    paper="ASR -> ~0% with a 0.4% clean drop in some cases (Liu et al. 2018); BackdoorBench FP leaves 57%",
+    target="ASR reduced below 20% with <= 4 points clean drop, or an honest report of why not",
+    summarize=_summarize_r13,
+)
+def _r13(seed: int, root: Any, progress: Progress | None) -> dict:
+    from ..defenses.model import fine_prune
+    from .metrics import attack_success_rate
+
+    run = _r1_run(seed, root, progress)
+    train, val, test = _mnist(root)
+    atk = _badnets_mnist(seed)
+    keep = test.y != 7
+    Xt_trig = atk.apply_trigger(test.X[keep])
+
+    def asr(m):
+        return attack_success_rate(test.y[keep], m.predict(Xt_trig), 7)
+
+    model = run["models"]["poisoned"]
+    res = fine_prune(model, train.X[:10000], train.y[:10000], X_val=val.X[:5000], y_val=val.y[:5000],
+                     max_accuracy_drop=0.04, fine_tune_epochs=1, asr_fn=asr, seed=seed)
+    clean_after = float((res.model.predict(test.X) == test.y).mean())
+    before = {"clean_accuracy": run["poisoned"]["clean_accuracy"],
+              "attack_success_rate": run["poisoned"]["attack_success_rate"]}
+    return {"before": before, "curve": res.curve, "pruned": res.pruned,
+            "final": {**res.final, "test_clean_accuracy": clean_after},
+            "clean_drop": before["clean_accuracy"] - clean_after}
