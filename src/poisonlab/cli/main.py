@@ -160,8 +160,13 @@ def reproduce(
     out_dir: Path = typer.Option(Path("poisonlab-out/reproduce"), help="Where JSON and Markdown go."),
     data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
     list_: bool = typer.Option(False, "--list", help="List the reproductions and exit."),
+    threads: Optional[int] = typer.Option(None, min=1, help="Torch threads (1 when jobs run side by side)."),
 ) -> None:
     """Run entries of the reproduction suite; write one JSON per ID and a Markdown table."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     from ..evaluation.reproduce import REPRODUCTIONS, run_reproduction
     from ..reports import atomic_write_bytes, atomic_write_json, atomic_write_text, reproduction_table
     from ..reports.plots import rate_sweep_png

@@ -98,7 +98,10 @@ def _mnist(root: Any):
 def _r1_config(seed: int):
     from ..models.training import TrainConfig
 
-    return TrainConfig(epochs=20, batch_size=128, lr=1e-3, optimizer="adam", patience=3, seed=seed)
+    # A fixed 20 epochs. Early stopping on clean validation accuracy (patience 3) was tried first:
+    # it is blind to the backdoor and stopped one seed at epoch 13 with ASR 97.2% (the others,
+    # trained longer, reached 99.6-99.7%); see docs/results/R1-early-stopping-superseded.json.
+    return TrainConfig(epochs=20, batch_size=128, lr=1e-3, optimizer="adam", seed=seed)
 
 
 def _badnets_mnist(seed: int, **kw):
@@ -141,8 +144,8 @@ def _r1_run(seed: int, root: Any, progress: Progress | None = None) -> dict:
 @reproduction(
     "R1", title="BadNets on MNIST",
     setting="MNIST, 3x3 white square bottom-right, all-to-one -> 7, 600 of 50,000 training digits "
-            "(1.2%), 2conv+2dense CNN, Adam 1e-3, batch 128, <= 20 epochs with early stopping "
-            "(patience 3) on the held-out clean 10,000",
+            "(1.2%), 2conv(5x5)+2dense CNN, Adam 1e-3, batch 128, 20 epochs; the other 10,000 "
+            "training digits are held out (clean validation, reported per epoch)",
     paper="STRIP (Gao et al. 2019) Table 2: clean 98.86%, ASR 99.86% (clean model 98.62%)",
     target="clean >= 98.5%, ASR >= 99%",
     summarize=_summarize_r1,
