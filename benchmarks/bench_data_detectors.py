@@ -78,8 +78,12 @@ def part1(F, y, mask) -> dict:
                                               "classes_flagged": [c for c, r in ac.class_report_.items() if r["poisoned"]]}}
     for analysis in ("smaller", "relative-size"):
         defence = ActivationDefence(art_classifier(F.shape[1], n_classes), F, onehot)
-        (rep, is_clean), t = timed(lambda: defence.detect_poison(nb_clusters=2, nb_dims=10, reduce="FastICA",
-                                                                 cluster_analysis=analysis))
+        try:
+            (rep, is_clean), t = timed(lambda: defence.detect_poison(
+                nb_clusters=2, nb_dims=10, reduce="FastICA", cluster_analysis=analysis))
+        except Exception as exc:  # noqa: BLE001 - record a peer's crash, do not hide it
+            rows["activation_clustering"][f"art ({analysis})"] = {"error": f"{type(exc).__name__}: {exc}"}
+            continue
         flags = np.asarray(is_clean) == 0
         rows["activation_clustering"][f"art ({analysis})"] = {
             **precision_recall_f1(flags, mask), "auroc": auroc(flags.astype(float), mask), "seconds": t}
@@ -91,7 +95,7 @@ def part2(F512, y512, mask512) -> dict:
 
     out = {}
     for name, cls in registry.available("detector").items():
-        if name in ("combined",):
+        if cls.unit != "sample" or name == "combined":
             continue
         det = cls()
         t = time.perf_counter()
@@ -109,7 +113,7 @@ def part3_scaling(F512, y512) -> dict:
     for n in (15_000, 30_000, 60_000):
         t = time.perf_counter()
         for name, cls in registry.available("detector").items():
-            if name != "combined":
+            if cls.unit == "sample" and name != "combined":
                 cls().fit(F512[:n], y512[:n])
         out[str(n)] = time.perf_counter() - t
     out["ratio_60k_over_15k"] = out["60000"] / out["15000"]
@@ -133,6 +137,9 @@ def main() -> None:
     for det, tools in p1.items():
         ours_t = tools["ours"]["seconds"]
         for tool, m in tools.items():
+            if "error" in m:
+                print(f"| {det} | {tool} | crashed: {m['error'][:90]} |||||||")
+                continue
             speed = f"{m['seconds'] / ours_t:.1f}x" if tool != "ours" else "1x"
             print(f"| {det} | {tool} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['auroc']:.3f} | "
                   f"{m.get('auroc_target_class', float('nan')):.3f} | {m['seconds']:.2f} | {speed} |")
