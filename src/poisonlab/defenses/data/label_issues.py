@@ -39,9 +39,12 @@ class LabelIssues(BaseDetector):
     Parameters
     ----------
     estimator : scikit-learn classifier, optional
-        Fitted per fold on the features to get out-of-fold probabilities; default standardise,
-        PCA to at most 64 dimensions, logistic regression (seconds on 60,000 x 512). Ignored
-        when ``fit`` receives ``pred_probs``.
+        Fitted per fold on the features to get out-of-fold probabilities. Default: PCA to at
+        most 40 dimensions, then distance-weighted 10-nearest-neighbours. Confident learning is
+        only as good as its probabilities: on 20% class-conditional flips this default found
+        87% (digits) and 86% (MNIST) of them at 85-89% precision, where standardise + PCA-64 +
+        logistic regression found 80% at 58-65% (measured for R19). Ignored when ``fit``
+        receives ``pred_probs``.
     cv_folds : int, default=5
     contamination : "auto" or float, default="auto"
     random_state : int, default=0
@@ -90,13 +93,12 @@ class LabelIssues(BaseDetector):
         X, y = check_features(X, y, min_per_class=self.cv_folds)
         if pred_probs is None:
             from sklearn.decomposition import PCA
-            from sklearn.linear_model import LogisticRegression
+            from sklearn.neighbors import KNeighborsClassifier
             from sklearn.pipeline import make_pipeline
-            from sklearn.preprocessing import StandardScaler
 
             est = self.estimator if self.estimator is not None else make_pipeline(
-                StandardScaler(), PCA(n_components=min(64, X.shape[1]), random_state=self.random_state),
-                LogisticRegression(max_iter=300))
+                PCA(n_components=min(40, X.shape[1]), random_state=self.random_state),
+                KNeighborsClassifier(n_neighbors=10, weights="distance"))
             P = out_of_fold_probabilities(X, y, est, self.cv_folds, self.random_state)
         else:
             P = check_array(pred_probs, "pred_probs", min_ndim=2, max_ndim=2, dtype=np.float64)
