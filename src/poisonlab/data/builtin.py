@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dataset import Dataset, Splits, make_ids
-from .text import stratified_split
+from .dataset import Dataset, Splits, make_ids, stratified_split
 
 
 def load_digits(*, test_fraction: float = 0.25, split_seed: int = 0) -> Splits:

@@ -129,3 +129,12 @@ def make_ids(name: str, split: str, n: int) -> np.ndarray:
     """``name:split:00042`` style ids, zero-padded to sort."""
     width = len(str(max(n - 1, 0)))
     return np.array([f"{name}:{split}:{i:0{width}d}" for i in range(n)])
+
+
+def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded stratified train/test indices (sorted)."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(y))
+    tr, te = train_test_split(idx, test_size=test_fraction, stratify=y, random_state=seed)
+    return np.sort(tr), np.sort(te)

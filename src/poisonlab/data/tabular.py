@@ -19,7 +19,8 @@ from ..exceptions import DataError
 from . import checksums
 from .dataset import Dataset, Splits, make_ids
 from .paths import find_dir, require_file
-from .text import decode_utf8, stratified_split
+from .dataset import stratified_split
+from .text import decode_utf8
 
 ADULT_COLUMNS = ("age", "workclass", "fnlwgt", "education", "education-num", "marital-status",
                  "occupation", "relationship", "race", "sex", "capital-gain", "capital-loss",

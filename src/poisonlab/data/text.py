@@ -13,7 +13,7 @@ import numpy as np
 
 from ..exceptions import DataError
 from . import checksums
-from .dataset import Dataset, Splits, make_ids
+from .dataset import Dataset, Splits, make_ids, stratified_split
 from .paths import find_dir, require_file
 
 
@@ -34,15 +34,6 @@ def _text_dataset(name, split, texts, labels, classes, source) -> Dataset:
     return Dataset(X=texts, y=np.asarray(labels, dtype=np.int64), classes=classes, modality="text",
                    ids=make_ids(name, split, len(texts)), name=name,
                    metadata={"source": np.full(len(texts), source)})
-
-
-def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded stratified train/test indices (sorted)."""
-    from sklearn.model_selection import train_test_split
-
-    idx = np.arange(len(y))
-    tr, te = train_test_split(idx, test_size=test_fraction, stratify=y, random_state=seed)
-    return np.sort(tr), np.sort(te)
 
 
 def load_sms_spam(root=None, *, verify: bool = True, test_fraction: float = 0.2,

@@ -87,7 +87,7 @@ class TorchClassifier:
         ya = check_labels(y, len(Xa))
         n_classes = int(ya.max()) + 1
         if X_val is None and self.validation_fraction:
-            from ..data.text import stratified_split
+            from ..data.dataset import stratified_split
 
             tr, va = stratified_split(ya, self.validation_fraction, cfg.seed)
             Xa, Xv, ya, yv = Xa[tr], Xa[va], ya[tr], ya[va]
