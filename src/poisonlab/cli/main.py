@@ -92,8 +92,9 @@ def demo(
         table.add_row(label, f"{m['clean_accuracy']:.2%}", f"{m['attack_success_rate']:.2%}",
                       str(m["epochs_run"]))
     console.print(table)
-    drop = result["clean"]["clean_accuracy"] - result["poisoned"]["clean_accuracy"]
-    console.print(f"The poisoned model loses {drop:+.2%} of clean accuracy but obeys the trigger on "
+    change = result["poisoned"]["clean_accuracy"] - result["clean"]["clean_accuracy"]
+    console.print(f"The poisoned model's clean accuracy differs from the clean model's by "
+                  f"{change * 100:+.2f} points, yet it obeys the trigger on "
                   f"{result['poisoned']['attack_success_rate']:.2%} of triggered inputs "
                   f"(the clean model: {result['clean']['attack_success_rate']:.2%}).")
     atomic_write_json(out, result)
