@@ -155,9 +155,15 @@ class ActivationClustering(BaseDetector):
         return self
 
     def exclusionary_reclassification(self, X: Any, y: Any, *, estimator: Any = None) -> dict[int, bool]:
-        """Confirm flagged classes (the paper's section 4.3): train ``estimator`` (default
-        logistic regression on the same features) without a class's smaller cluster, classify
-        that cluster, and call it poisoned when most of it is assigned to *another* class.
+        """Confirm flagged classes (the paper's section 4.3): train ``estimator`` without a
+        class's smaller cluster, classify that cluster, and call it poisoned when most of it is
+        assigned to *another* class.
+
+        ``X`` must be the training *inputs* (flattened), or features of a model that was *not*
+        trained on this data. The backdoored model's own activations encode the trigger as the
+        target class, so a classifier trained on them vouches for the poison: on BadNets MNIST
+        features it answered "legitimate" for a cluster that was 99% poison. Default estimator:
+        logistic regression.
 
         Returns ``{class: confirmed}`` for each class flagged by ``fit``.
         """
@@ -167,7 +173,8 @@ class ActivationClustering(BaseDetector):
         from ..._validation import check_is_fitted
 
         check_is_fitted(self, "minority_")
-        X, y = check_features(X, y)
+        X = np.asarray(X)
+        X, y = check_features(X.reshape(len(X), -1), y)
         est = estimator if estimator is not None else LogisticRegression(max_iter=500)
         out = {}
         for c, rep in self.class_report_.items():
