@@ -36,7 +36,7 @@ def default_feature_layer(module: nn.Module) -> str:
 
 
 @torch.no_grad()
-def extract_features(module: nn.Module, X: Any, layer: str | None = None, *, batch_size: int = 512,
+def extract_features(module: nn.Module, X: Any, layer: str | None = None, *, batch_size: int = 256,
                      out: np.ndarray | None = None) -> np.ndarray:
     """Outputs of ``layer`` for every input, flattened to ``(N, d)`` float32.
 

@@ -119,7 +119,7 @@ def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig):
 
 
 @torch.no_grad()
-def evaluate(module: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> tuple[float, float]:
+def evaluate(module: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of ``module`` on ``(X, y)`` (eval mode)."""
     was_training = module.training
     module.eval()
