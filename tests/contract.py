@@ -55,7 +55,6 @@ def check_attack(cls, params=None):
     assert np.array_equal(a.X, b.X) and np.array_equal(a.y, b.y) and np.array_equal(a.poison_mask, b.poison_mask), \
         "same random_state must give the same poison"
     # params round trip, clone, pickle
-    assert atk.get_params() == {**cls(**params).get_params()} or True
     cl = atk.clone()
     assert type(cl) is cls and set(cl.get_params()) == set(atk.get_params())
     c = cl.poison(X, y)

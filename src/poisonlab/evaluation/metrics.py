@@ -56,11 +56,12 @@ def backdoor_metrics(model: Any, attack: Any, X_test: np.ndarray, y_test: np.nda
                      n_classes: int) -> dict[str, Any]:
     """Clean accuracy, ASR, per-class accuracy and confusion matrix of ``model`` under ``attack``."""
     pred = model.predict(X_test)
-    keep = np.flatnonzero(y_test != attack.target_labels(y_test))
+    wanted = attack.target_labels(y_test)
+    keep = np.flatnonzero(y_test != wanted)
     pred_trig = model.predict(attack.apply_trigger(X_test[keep]))
     return {
         "clean_accuracy": clean_accuracy(y_test, pred),
-        "attack_success_rate": attack_success_rate(y_test[keep], pred_trig, attack.target_labels(y_test[keep])),
+        "attack_success_rate": attack_success_rate(y_test[keep], pred_trig, wanted[keep]),
         "per_class_accuracy": per_class_accuracy(y_test, pred, n_classes).tolist(),
         "confusion_matrix": confusion_matrix(y_test, pred, n_classes).tolist(),
     }

@@ -8,6 +8,7 @@ makes backdoor poisons stand out (Tran et al. 2018; Chen et al. 2018).
 
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -132,7 +133,8 @@ def scan(dataset: Dataset, *, features: np.ndarray | None = None, model: Any = N
     for name in detectors:
         cls = registry.get("detector", name)
         params = {}
-        if "contamination" in cls._param_names() and cls().contamination != "auto":
+        default = inspect.signature(cls).parameters.get("contamination")
+        if default is not None and default.default != "auto":
             params["contamination"] = contamination
         det = cls(**params)
         X = features
