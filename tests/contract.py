@@ -18,48 +18,68 @@ from poisonlab.exceptions import InvalidParameterError
 def attack_data(cls):
     rng = np.random.default_rng(7)
     X = rng.uniform(0, 0.5, size=(80, 1, 8, 8)).astype(np.float32)
-    y = np.arange(80) % 4
+    y = np.arange(80) % (2 if getattr(cls, "binary_only", False) else 4)
+    if getattr(cls, "binary_only", False):
+        X[y == 1] += 0.3  # separable enough for a linear model to have support vectors
     return X, y
+
+
+def attack_needs(cls, X, y):
+    """Keyword extras an attack's ``needs`` names, built for ``attack_data``."""
+    needs = {}
+    if "model" in cls.needs:
+        import torch
+
+        from poisonlab.models import ModelSpec
+
+        torch.manual_seed(0)
+        needs["model"] = _tiny_cnn(ModelSpec(input_shape=X.shape[1:], n_classes=int(y.max()) + 1)).eval()
+    if "X_val" in cls.needs:
+        needs["X_val"], needs["y_val"] = X[::3].copy(), y[::3].copy()
+    return needs
 
 
 def check_attack(cls, params=None):
     params = {"random_state": 0, **(params or {})}
     X, y = attack_data(cls)
     X0, y0 = X.copy(), y.copy()
+    needs = attack_needs(cls, X, y)
     atk = cls(**params)
-    res = atk.poison(X, y)
+    res = atk.poison(X, y, **needs)
     # returns a frozen PoisonResult, inputs untouched
     assert isinstance(res, PoisonResult), "poison must return a PoisonResult"
     assert np.array_equal(X, X0) and np.array_equal(y, y0), "poison modified its inputs"
     with pytest.raises(Exception):
         res.X = None
-    # dtypes and shapes
-    assert res.X.shape == X.shape and res.X.dtype == X.dtype, "X shape/dtype changed"
-    assert res.y.shape == y.shape and res.y.dtype == np.int64, "y must stay int64 of the same length"
-    assert res.poison_mask.dtype == bool and res.poison_mask.shape == y.shape
+    # dtypes and shapes (attacks that inject samples append them at the end)
+    n = len(X)
+    assert len(res.y) >= n and res.X.shape[1:] == X.shape[1:] and res.X.dtype == X.dtype, "X shape/dtype changed"
+    assert res.y.dtype == np.int64 and res.y.ndim == 1, "y must stay int64"
+    assert res.poison_mask.dtype == bool and res.poison_mask.shape == res.y.shape
     assert np.array_equal(res.indices, np.flatnonzero(res.poison_mask)), "indices must match the mask"
     assert res.n_poison >= 1, "an attack must poison something"
+    assert res.poison_mask[n:].all(), "appended samples must be in poison_mask"
     # the mask is the truth: untouched outside, changed inside
-    clean = ~res.poison_mask
-    assert np.array_equal(res.X[clean], X[clean]) and np.array_equal(res.y[clean], y[clean]), \
+    clean = ~res.poison_mask[:n]
+    assert np.array_equal(res.X[:n][clean], X[clean]) and np.array_equal(res.y[:n][clean], y[clean]), \
         "samples outside poison_mask were altered"
-    changed = (res.X.reshape(len(X), -1) != X.reshape(len(X), -1)).any(axis=1) | (res.y != y)
-    assert changed[res.poison_mask].all(), "a sample in poison_mask is unchanged"
+    changed = (res.X[:n].reshape(n, -1) != X.reshape(n, -1)).any(axis=1) | (res.y[:n] != y)
+    assert changed[res.poison_mask[:n]].all(), "a sample in poison_mask is unchanged"
     # read-only inputs work (no in-place writes)
     Xr, yr = X.copy(), y.copy()
     Xr.flags.writeable = False
     yr.flags.writeable = False
-    cls(**params).poison(Xr, yr)
+    cls(**params).poison(Xr, yr, **needs)
     # seed determinism
-    a, b = cls(**params).poison(X, y), cls(**params).poison(X, y)
+    a, b = cls(**params).poison(X, y, **needs), cls(**params).poison(X, y, **needs)
     assert np.array_equal(a.X, b.X) and np.array_equal(a.y, b.y) and np.array_equal(a.poison_mask, b.poison_mask), \
         "same random_state must give the same poison"
     # params round trip, clone, pickle
     cl = atk.clone()
     assert type(cl) is cls and set(cl.get_params()) == set(atk.get_params())
-    c = cl.poison(X, y)
+    c = cl.poison(X, y, **needs)
     assert np.array_equal(c.poison_mask, a.poison_mask), "clone must reproduce the poison"
-    p = pickle.loads(pickle.dumps(atk)).poison(X, y)
+    p = pickle.loads(pickle.dumps(atk)).poison(X, y, **needs)
     assert np.array_equal(p.poison_mask, a.poison_mask), "a pickled attack must reproduce the poison"
     with pytest.raises(InvalidParameterError):
         atk.set_params(no_such_parameter=1)

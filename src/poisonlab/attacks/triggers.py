@@ -98,3 +98,63 @@ def blend(X: np.ndarray, key: np.ndarray, alpha: float) -> np.ndarray:
         info = np.iinfo(X.dtype)
         return np.clip(np.rint(mixed), info.min, info.max).astype(X.dtype)
     return mixed.astype(X.dtype, copy=False)
+
+
+def sinusoid(height: int, width: int, delta: float, frequency: float) -> np.ndarray:
+    """SIG's horizontal ramp signal (Barni, Kallas & Tondi 2019, eq. 5):
+    ``v(i, j) = delta * sin(2 pi j f / W)`` for every row ``i``, shape (H, W)."""
+    j = np.arange(width, dtype=np.float64)
+    return np.broadcast_to(delta * np.sin(2 * np.pi * j * frequency / width), (height, width)).copy()
+
+
+def add_signal(X: np.ndarray, signal: np.ndarray, lo: float, hi: float, channels_last: bool = False) -> np.ndarray:
+    """``clip(x + v, lo, hi)`` with the (H, W) signal broadcast over the batch and channels."""
+    _spatial(X, channels_last)
+    v = signal[:, :, None] if (X.ndim == 4 and channels_last) else signal
+    return np.clip(X.astype(np.float64) + v, lo, hi).astype(X.dtype, copy=False)
+
+
+def warping_field(k: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """WaNet's smooth warping field (Nguyen & Tran 2021, section 3.2): a ``k x k x 2`` uniform
+    field in [-1, 1], normalised by its mean absolute value, upsampled bicubically to
+    ``(H, W, 2)`` (x and y displacement, in grid units)."""
+    import torch
+    import torch.nn.functional as F
+
+    P = rng.uniform(-1.0, 1.0, size=(1, 2, k, k))
+    P = P / np.abs(P).mean()
+    up = F.interpolate(torch.from_numpy(P), size=(height, width), mode="bicubic", align_corners=True)
+    return up[0].permute(1, 2, 0).numpy()
+
+
+def warp_grid(field: np.ndarray, strength: float) -> np.ndarray:
+    """The backward-warping sampling grid ``clip(M + s * P / H, -1, 1)`` of WaNet (eq. 4), where
+    ``M`` is the identity grid in normalised coordinates and ``P`` the warping field."""
+    height, width = field.shape[:2]
+    ys, xs = np.meshgrid(np.linspace(-1, 1, height), np.linspace(-1, 1, width), indexing="ij")
+    identity = np.stack([xs, ys], axis=-1)
+    return np.clip(identity + strength * field / height, -1.0, 1.0)
+
+
+def warp(X: np.ndarray, grid: np.ndarray, channels_last: bool = False, batch_size: int = 4096) -> np.ndarray:
+    """Resample images at ``grid`` (H, W, 2), or per-image grids (N, H, W, 2), bilinearly
+    (torch ``grid_sample``, ``align_corners=True``); a copy of the batch's dtype."""
+    import torch
+    import torch.nn.functional as F
+
+    _spatial(X, channels_last)
+    Xt = X if X.ndim == 4 else X[:, None]
+    if X.ndim == 4 and channels_last:
+        Xt = np.moveaxis(Xt, -1, 1)
+    out = np.empty(Xt.shape, dtype=np.float64)
+    g = torch.from_numpy(np.asarray(grid, dtype=np.float64))
+    for s in range(0, len(Xt), batch_size):
+        xb = torch.from_numpy(np.ascontiguousarray(Xt[s:s + batch_size], dtype=np.float64))
+        gb = g[s:s + batch_size] if g.ndim == 4 else g[None].expand(len(xb), -1, -1, -1)
+        out[s:s + batch_size] = F.grid_sample(xb, gb, mode="bilinear", padding_mode="border",
+                                              align_corners=True).numpy()
+    if X.ndim == 3:
+        out = out[:, 0]
+    elif channels_last:
+        out = np.moveaxis(out, 1, -1)
+    return out.astype(X.dtype, copy=False)

@@ -48,15 +48,18 @@ def train_and_measure(train: Dataset, X_train: np.ndarray, y_train: np.ndarray, 
 
 def run_backdoor(train: Dataset, test: Dataset, attack: Any, *, architecture: str | None = None,
                  config: TrainConfig | None = None, validation: Dataset | None = None,
-                 clean_baseline: bool = True, progress: Progress | None = None) -> dict[str, Any]:
+                 clean_baseline: bool = True, progress: Progress | None = None,
+                 poison_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
     """Poison ``train`` with ``attack``, train on it (and on the clean set), measure on ``test``.
+
+    ``poison_kwargs`` go to ``attack.poison`` (a surrogate ``model=`` for attacks that need one).
 
     Returns a JSON-friendly dict (``poisoned`` and ``clean`` metrics, the attack's parameters and
     what it did) plus the trained models under ``"models"``, which a caller drops before saving.
     """
     config = config or TrainConfig()
     t0 = time.perf_counter()
-    res = attack.poison(train.X, train.y)
+    res = attack.poison(train.X, train.y, **(poison_kwargs or {}))
     poison_s = time.perf_counter() - t0
     out: dict[str, Any] = {
         "dataset": train.name,

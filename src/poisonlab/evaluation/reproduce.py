@@ -478,3 +478,7 @@ def _r13(seed: int, root: Any, progress: Progress | None) -> dict:
     return {"before": before, "curve": res.curve, "pruned": res.pruned,
             "final": {**res.final, "test_clean_accuracy": clean_after},
             "clean_drop": before["clean_accuracy"] - clean_after}
+
+
+# The attack reproductions live in their own module; importing it registers them.
+from . import reproduce_attacks  # noqa: E402,F401

@@ -2,6 +2,10 @@
 
 from .badnets import BadNets
 from .blended import Blended
+from .label_consistent import LabelConsistent
+from .linear import AdversarialLabelFlip, SVMPoisoning
 from .label_flip import RandomLabelFlip, TargetedLabelFlip
+from .sig import SIG
+from .wanet import WaNet
 
-__all__ = ["BadNets", "Blended", "RandomLabelFlip", "TargetedLabelFlip"]
+__all__ = ["AdversarialLabelFlip", "BadNets", "Blended", "LabelConsistent", "RandomLabelFlip", "SIG", "SVMPoisoning", "TargetedLabelFlip", "WaNet"]

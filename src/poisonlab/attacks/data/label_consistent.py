@@ -1,0 +1,112 @@
+"""Label-consistent backdoor: adversarially hardened target-class images carry the trigger."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from ..._validation import check_option, check_scalar
+from ...registry import register
+from .._gradients import pgd, torch_module
+from ..triggers import patch_pattern, stamp_patch
+from ._clean_label import CleanLabelBackdoor
+
+
+@register("attack", "label_consistent")
+class LabelConsistent(CleanLabelBackdoor):
+    """Label-consistent backdoor (Turner, Tsipras & Madry 2019, "Label-Consistent Backdoor
+    Attacks", section 4.2).
+
+    Target-class images are first made hard to classify with projected gradient descent against
+    a separately trained surrogate model (eq. 1: maximise the loss of the true label within
+    ``eps``), then stamped with a BadNets patch. Their labels stay correct, but the model cannot
+    rely on their (now misleading) natural features, so it leans on the trigger, which then
+    flips any triggered input to the target.
+
+    Threat model: the attacker knows the task well enough to train a surrogate, perturbs a
+    share of the target class within ``eps`` and adds the patch; no label changes.
+
+    Parameters
+    ----------
+    target : int, default=0
+    poison_rate : float, default=0.01
+        Poisons out of the whole training set, drawn from the target class.
+    n_poison : int, optional
+    eps : float > 0, default=0.3
+        Perturbation budget in input units (0.3 in L-inf is the usual MNIST budget; the paper
+        uses 8-16/255 on CIFAR-10).
+    norm : {"linf", "l2"}, default="linf"
+    steps : int, default=100
+    step_size : float, optional
+        Default ``2.5 * eps / steps``.
+    patch_size : int, default=3
+    location : str or (row, col), default="bottom-right"
+    value : float, default=1.0
+        Patch intensity.
+    clip : (float, float), default=(0, 1)
+    early_stop : bool, default=False
+        Stop each PGD batch once the surrogate misclassifies all of it (faster, weaker poisons).
+    perturb : bool, default=True
+        False skips PGD: the patch on unmodified target images, the baseline Turner et al.
+        compare against (it mostly fails, which is the point of the attack).
+    random_state : int, Generator or None
+        Chooses the poisoned samples and seeds PGD's random start.
+    callback : callable, optional
+        ``callback(stage, info)`` after each PGD batch.
+
+    Requires ``poison(X, y, model=surrogate)``: a fitted ``TorchClassifier`` or torch module
+    taking inputs shaped like ``X``.
+
+    Limits
+    ------
+    White-box on the surrogate; transfer to the victim is what makes it work, so a surrogate
+    far from the victim weakens it. Images only.
+    """
+
+    modalities = ("image",)
+    min_ndim = 3
+    needs = ("model",)
+
+    def __init__(self, *, target: int = 0, poison_rate: float | None = 0.01, n_poison: int | None = None,
+                 eps: float = 0.3, norm: str = "linf", steps: int = 100, step_size: float | None = None,
+                 patch_size: int = 3, location: Any = "bottom-right", value: float = 1.0,
+                 clip: Any = (0.0, 1.0), early_stop: bool = False, perturb: bool = True,
+                 random_state: Any = None, callback: Any = None) -> None:
+        self.target = target
+        self.poison_rate = poison_rate
+        self.n_poison = n_poison
+        self.eps = eps
+        self.norm = norm
+        self.steps = steps
+        self.step_size = step_size
+        self.patch_size = patch_size
+        self.location = location
+        self.value = value
+        self.clip = clip
+        self.early_stop = early_stop
+        self.perturb = perturb
+        self.random_state = random_state
+        self.callback = callback
+
+    def _fit_trigger(self, X, rng):
+        check_option(self.norm, "norm", ("linf", "l2"))
+        span = float(self.clip[1]) - float(self.clip[0])
+        # an L-inf budget as wide as the value range is no budget at all
+        check_scalar(self.eps, "eps", numbers.Real, low=0.0, low_inclusive=False,
+                     high=span if self.norm == "linf" else None, high_inclusive=False)
+        check_scalar(self.steps, "steps", numbers.Integral, low=1)
+        check_scalar(self.patch_size, "patch_size", numbers.Integral, low=1)
+
+    def _prepare(self, X, y, idx, rng, *, model=None, **_):
+        module = torch_module(model, X)
+        if not self.perturb:
+            return np.array(X[idx], copy=True)
+        return pgd(module, X[idx], y[idx], eps=float(self.eps), norm=self.norm, steps=int(self.steps),
+                   step_size=self.step_size, clip=tuple(self.clip), seed=int(rng.integers(2**31)),
+                   early_stop=self.early_stop, callback=self.callback)
+
+    def _apply_trigger(self, X: np.ndarray, *, test: bool = False) -> np.ndarray:
+        return stamp_patch(X, patch_pattern("square", int(self.patch_size)), self.location,
+                           value=float(self.value))
