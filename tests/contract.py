@@ -34,6 +34,8 @@ def attack_needs(cls, X, y):
 
         torch.manual_seed(0)
         needs["model"] = _tiny_cnn(ModelSpec(input_shape=X.shape[1:], n_classes=int(y.max()) + 1)).eval()
+    if "target_input" in cls.needs:
+        needs["target_input"] = X[1].copy()
     if "X_val" in cls.needs:
         needs["X_val"], needs["y_val"] = X[::3].copy(), y[::3].copy()
     return needs

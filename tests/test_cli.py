@@ -68,3 +68,30 @@ def test_reproduce_list_and_unknown():
     assert r.exit_code == 0 and "R1" in r.output and "R2" in r.output
     r = runner.invoke(app, ["reproduce", "R99"])
     assert r.exit_code == 2 and "unknown reproduction" in r.output
+
+
+def test_attack_with_a_surrogate_and_a_target(tmp_path):
+    """Targeted clean-label attacks from the command line: a safetensors surrogate, a target
+    index; clear errors when either is missing."""
+    from safetensors.torch import save_file
+
+    from poisonlab.evaluation.experiment import model_factory
+    from poisonlab.models import ModelSpec
+
+    src = tmp_path / "in.npz"
+    X = np.random.default_rng(0).uniform(size=(60, 1, 8, 8)).astype(np.float32)
+    np.savez(src, X=X, y=np.arange(60) % 3)
+    out = tmp_path / "fc.npz"
+    r = runner.invoke(app, ["attack", "feature_collision", "--input", str(src), "--out", str(out)])
+    assert r.exit_code == 2 and "--surrogate" in r.output
+    module = model_factory("cnn", "image")(ModelSpec((1, 8, 8), 3))
+    weights = tmp_path / "m.safetensors"
+    save_file(module.state_dict(), str(weights))
+    args = ["attack", "feature_collision", "--input", str(src), "--out", str(out), "--surrogate", str(weights),
+            "--architecture", "cnn", "-p", "steps=20", "-p", "n_poison=2", "-p", "base_class=1"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2 and "--target-index" in r.output
+    r = runner.invoke(app, args + ["--target-index", "0"])
+    assert r.exit_code == 0, r.output
+    z = np.load(out)
+    assert z["poison_mask"].sum() == 2 and np.array_equal(z["y"], np.arange(60) % 3)

@@ -207,3 +207,77 @@ def test_linear_attacks_bad_input():
         AdversarialLabelFlip(n_poison=2).poison(X, y, X_val=Xv)
     with pytest.raises(InvalidParameterError, match="X_val"):
         SVMPoisoning().poison(X, y)
+
+
+# --- feature collision and gradient matching -------------------------------------------------------
+
+def test_feature_collision_moves_poisons_onto_the_target_in_feature_space():
+    from poisonlab.attacks.data import FeatureCollision
+
+    X, y = _images(n=120)
+    X[np.arange(120), 0, y, y] = 1.0
+    model = _surrogate(X, y)
+    target = X[1].copy()  # a class-1 input; bases from class 2
+    res = FeatureCollision(base_class=2, n_poison=3, beta=0.01, lr=0.05, steps=300, random_state=0).poison(
+        X, y, model=model, target_input=target)
+    assert np.array_equal(res.y, y) and (y[res.indices] == 2).all() and res.n_poison == 3
+    before, after = np.array(res.info["feature_distance_before"]), np.array(res.info["feature_distance_after"])
+    assert (after < 0.5 * before).all()
+    capped = FeatureCollision(base_class=2, n_poison=3, beta=0.01, lr=0.05, steps=100, eps=0.05,
+                              random_state=0).poison(X, y, model=model, target_input=target)
+    assert capped.info["linf"] <= 0.05 + 1e-6
+
+
+def test_feature_collision_bad_input():
+    from poisonlab.attacks.data import FeatureCollision
+
+    X, y = _images()
+    model = _surrogate(X, y)
+    with pytest.raises(DataError, match="target_input"):
+        FeatureCollision(n_poison=2).poison(X, y, model=model, target_input=np.zeros((3, 3)))
+    with pytest.raises(InvalidParameterError, match="watermark"):
+        FeatureCollision(n_poison=2, watermark=1.0).poison(X, y, model=model, target_input=X[0])
+    with pytest.raises(InvalidParameterError, match="only 20 samples in base class 0"):
+        FeatureCollision(n_poison=21).poison(X, y, model=model, target_input=X[0])
+    with pytest.raises(InvalidParameterError, match="target_input"):
+        FeatureCollision(n_poison=2).poison(X, y, model=model)
+
+
+def test_alignment_loss_hand_values():
+    import torch
+
+    from poisonlab.attacks.data.gradient_matching import alignment_loss
+
+    g = [torch.tensor([1.0, 2.0]), torch.tensor([[3.0]])]
+    assert float(alignment_loss(g, g)) == pytest.approx(0.0, abs=1e-6)
+    assert float(alignment_loss(g, [-t for t in g])) == pytest.approx(2.0)
+    orth = [torch.tensor([2.0, -1.0]), torch.tensor([[0.0]])]
+    assert float(alignment_loss(g, orth)) == pytest.approx(1.0)
+
+
+def test_gradient_matching_aligns_within_budget():
+    from poisonlab.attacks.data import GradientMatching
+
+    X, y = _images(n=120)
+    X[np.arange(120), 0, y, y] = 1.0
+    model = _surrogate(X, y)
+    atk = GradientMatching(adversarial_class=0, n_poison=10, eps=8 / 255, steps=60, augment=False, random_state=0)
+    res = atk.poison(X, y, model=model, target_input=X[1])
+    assert np.array_equal(res.y, y) and (y[res.indices] == 0).all()
+    assert res.info["linf"] <= 8 / 255 + 1e-6
+    short = GradientMatching(adversarial_class=0, n_poison=10, eps=8 / 255, steps=1, augment=False,
+                             random_state=0).poison(X, y, model=model, target_input=X[1])
+    assert res.info["alignment_loss"] < short.info["alignment_loss"] - 0.05
+
+
+def test_gradient_matching_bad_input():
+    from poisonlab.attacks.data import GradientMatching
+
+    X, y = _images()
+    model = _surrogate(X, y)
+    with pytest.raises(InvalidParameterError, match="eps"):
+        GradientMatching(eps=1.0, n_poison=2).poison(X, y, model=model, target_input=X[0])
+    with pytest.raises(DataError, match="target_input"):
+        GradientMatching(n_poison=2).poison(X, y, model=model, target_input=np.zeros((2, 5)))
+    with pytest.raises(InvalidParameterError, match="only 20 samples in adversarial class 1"):
+        GradientMatching(adversarial_class=1, n_poison=30).poison(X, y, model=model, target_input=X[0])

@@ -22,6 +22,8 @@ _BUILTIN_MODULES = (
     "poisonlab.attacks.data.wanet",
     "poisonlab.attacks.data.label_consistent",
     "poisonlab.attacks.data.linear",
+    "poisonlab.attacks.data.feature_collision",
+    "poisonlab.attacks.data.gradient_matching",
     "poisonlab.defenses.data.knn_label",
     "poisonlab.defenses.data.spectral",
     "poisonlab.defenses.data.spectre",

@@ -23,7 +23,7 @@ def torch_module(model: Any, X: np.ndarray):
     module.eval()
     try:
         with torch.no_grad():
-            module(torch.as_tensor(np.asarray(X[:1], dtype=np.float32)))
+            module(torch.tensor(np.asarray(X[:1], dtype=np.float32)))
     except RuntimeError as exc:
         raise DataError(f"inputs of shape {X.shape[1:]} do not fit the surrogate model: {exc}") from exc
     return module
@@ -59,8 +59,8 @@ def pgd(module, X: np.ndarray, y: np.ndarray, *, eps: float, norm: str = "linf",
     out = np.empty_like(X)
     lo, hi = clip
     for s in range(0, len(X), batch_size):
-        x = torch.as_tensor(np.asarray(X[s:s + batch_size], dtype=np.float32))
-        t = torch.as_tensor(np.asarray(y[s:s + batch_size], dtype=np.int64))
+        x = torch.tensor(np.asarray(X[s:s + batch_size], dtype=np.float32))
+        t = torch.tensor(np.asarray(y[s:s + batch_size], dtype=np.int64))
         delta = project((torch.rand(x.shape, generator=gen) * 2 - 1) * eps, eps, norm)
         delta = ((x + delta).clamp(lo, hi) - x).requires_grad_(True)
         for step in range(steps):
@@ -79,3 +79,24 @@ def pgd(module, X: np.ndarray, y: np.ndarray, *, eps: float, norm: str = "linf",
         if callback is not None:
             callback("pgd", {"done": min(s + batch_size, len(X)), "total": len(X)})
     return out
+
+
+class FeatureFn:
+    """Differentiable features of a named layer of ``module`` (a forward hook keeps the output
+    with its graph). ``layer=None``: the module's default feature layer."""
+
+    def __init__(self, module, layer: str | None = None) -> None:
+        from ..models.features import default_feature_layer, get_layer
+
+        self.module = module
+        self.layer = layer or default_feature_layer(module)
+        self._target = get_layer(module, self.layer)
+
+    def __call__(self, x):
+        captured = []
+        handle = self._target.register_forward_hook(lambda _m, _i, o: captured.append(o))
+        try:
+            self.module(x)
+        finally:
+            handle.remove()
+        return captured[-1].flatten(1)

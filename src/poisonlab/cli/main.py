@@ -111,6 +111,14 @@ def attack(
     seed: int = typer.Option(0, help="random_state of the attack."),
     data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
     force: bool = typer.Option(False, help="Overwrite --out if it exists (never the input)."),
+    surrogate: Optional[Path] = typer.Option(None, help="Surrogate model weights (.safetensors) for "
+                                             "attacks that need a model (label_consistent, "
+                                             "feature_collision, gradient_matching)."),
+    architecture: Optional[str] = typer.Option(None, help="Architecture of --surrogate (default: the "
+                                               "modality's reference model)."),
+    target_index: Optional[int] = typer.Option(None, help="Target input for targeted attacks: this "
+                                               "index of the dataset's test split (of --input with "
+                                               "--input)."),
 ) -> None:
     """Poison a dataset file; write the poisoned data and the ground-truth mask."""
     import numpy as np
@@ -136,14 +144,18 @@ def attack(
         params = _parse_params(param)
         params.setdefault("random_state", seed)
         atk = registry.create("attack", attack_name, **params)
-        res = atk.poison(ds.X, ds.y)
+        needs = _attack_needs(atk, ds, dataset, data_dir, surrogate, architecture, target_index)
+        res = atk.poison(ds.X, ds.y, **needs)
     except PoisonlabError as exc:
         _fail(exc)
     import io
 
     buf = io.BytesIO()
+    ids = np.asarray(ds.ids)
+    if len(res.y) > len(ids):  # attacks that inject samples append them: give them ids of their own
+        ids = np.concatenate([ids.astype(str), [f"injected-{k}" for k in range(len(res.y) - len(ids))]])
     np.savez_compressed(buf, X=res.X, y=res.y, poison_mask=res.poison_mask, indices=res.indices,
-                        ids=ds.ids, classes=np.array(ds.classes))
+                        ids=ids, classes=np.array(ds.classes))
     atomic_write_bytes(out, buf.getvalue())
     meta = {"attack": attack_name, "params": to_jsonable({k: (v if not isinstance(v, np.ndarray) else "<array>")
                                                           for k, v in atk.get_params().items()}),
@@ -338,6 +350,29 @@ def scan_data(
         "class_reports": result.reports, "evaluation": result.evaluation, "retrain": result.retrain})
     console.print(f"Quarantined {int(result.quarantine.sum())} ids; wrote scores.csv, scores.json and "
                   f"quarantine.txt to [bold]{out_dir}[/]. Your data was not changed.")
+
+
+def _attack_needs(atk, ds, dataset, data_dir, surrogate, architecture, target_index) -> dict:
+    """The keyword extras an attack's ``needs`` names, from the command's options."""
+    needs = {}
+    if "model" in atk.needs:
+        if surrogate is None:
+            raise PoisonlabError(f"{type(atk).__name__} crafts against a surrogate model: pass "
+                                 f"--surrogate weights.safetensors (and --architecture)")
+        needs["model"] = _load_safetensors_model(surrogate, architecture, ds)
+    if "target_input" in atk.needs or "X_val" in atk.needs:
+        pool = ds if dataset is None else _load(dataset, data_dir).test
+        if "target_input" in atk.needs:
+            if target_index is None or not 0 <= target_index < len(pool):
+                raise PoisonlabError(f"{type(atk).__name__} needs --target-index in [0, {len(pool)}) "
+                                     f"(an input of the {'input file' if dataset is None else 'test split'})")
+            needs["target_input"] = pool.X[target_index]
+        if "X_val" in atk.needs:
+            if dataset is None:
+                raise PoisonlabError(f"{type(atk).__name__} needs an attacker validation set: use "
+                                     f"--dataset (its test split serves) or the Python API")
+            needs["X_val"], needs["y_val"] = pool.X, pool.y
+    return needs
 
 
 def _load_safetensors_model(path: Path, architecture: Optional[str], ds):

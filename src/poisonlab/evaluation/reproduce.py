@@ -207,36 +207,41 @@ R14_COUNTS = (15, 31, 62, 125, 250, 500, 600)
 def _r14_config(seed: int):
     from ..models.training import TrainConfig
 
-    # Fixed 4 epochs (no early stopping): BadNets on MNIST is learned within 1-2 epochs, and the
-    # sweep trains 2 models per poison count.
-    return TrainConfig(epochs=4, batch_size=128, lr=1e-3, seed=seed)
+    # A fixed 8 epochs (R1 trains 20): the sweep trains up to 2 models per poison count, 3 seeds,
+    # on 2 CPU cores; R2 shows the backdoor is learned from 250 poisons up well before that.
+    return TrainConfig(epochs=8, batch_size=128, lr=1e-3, seed=seed)
 
 
 def _summarize_r14(runs: list[dict]) -> dict:
     by = {}
     for n in R14_COUNTS:
         k = str(n)
-        by[k] = {name: mean_std([r["counts"][k][name] for r in runs])
+        # retraining runs only where that seed's model learned the backdoor: average what exists
+        by[k] = {name: mean_std(vals)
                  for name in ("spectral_recall", "spectre_recall", "ac_tpr", "ac_fpr",
-                              "asr_before", "asr_after_spectre", "clean_after_spectre")}
+                              "asr_before", "asr_after_spectre", "clean_after_spectre")
+                 if (vals := [r["counts"][k][name] for r in runs if name in r["counts"][k]])}
     ac = by["600"]
     spectre_ge = all(by[str(n)]["spectre_recall"]["mean"] >= by[str(n)]["spectral_recall"]["mean"] - 1e-9
                      for n in R14_COUNTS)
-    asr_ok = all(by[str(n)]["asr_after_spectre"]["mean"] <= 0.02 for n in R14_COUNTS if n >= 125)
+    learned = [n for n in R14_COUNTS if "asr_after_spectre" in by[str(n)]]
+    asr_ok = all(by[str(n)]["asr_after_spectre"]["mean"] <= 0.02 for n in learned)
     ac_ok = ac["ac_tpr"]["mean"] >= 0.95 and ac["ac_fpr"]["mean"] <= 0.01
     return {"measured": {"by_count": by}, "passed": ac_ok and spectre_ge and asr_ok,
             "verdict": (f"AC at 600: TPR {ac['ac_tpr']['mean']:.1%}, FPR {ac['ac_fpr']['mean']:.2%}; "
-                        f"SPECTRE >= spectral at every count: {spectre_ge}; ASR after SPECTRE removal "
-                        f"(>= 125 poisons): " + ", ".join(
-                            f"{n}: {by[str(n)]['asr_after_spectre']['mean']:.1%}" for n in R14_COUNTS))}
+                        f"SPECTRE >= spectral at every count: {spectre_ge}; ASR before -> after SPECTRE "
+                        f"removal and retraining (where the backdoor was learned): " + ", ".join(
+                            f"{n}: {by[str(n)]['asr_before']['mean']:.1%} -> "
+                            f"{by[str(n)]['asr_after_spectre']['mean']:.1%}" for n in learned))}
 
 
 @reproduction(
     "R14", title="Spectral signatures, activation clustering and SPECTRE on BadNets MNIST",
     setting="R1's attack (3x3 square -> 7) with 15/31/62/125/250/500/600 poisons in 50,000 digits; "
-            "R1's CNN trained 4 epochs; penultimate features (128-d); spectral and SPECTRE remove "
+            "R1's CNN trained 8 epochs; penultimate features (128-d); spectral and SPECTRE remove "
             "1.5 epsilon of the target class; AC (ICA, 10 dims, 2-means, size < 0.35, silhouette "
-            "> 0.10); retrain 4 epochs on what SPECTRE keeps",
+            "> 0.15); where the backdoor was learned (ASR >= 50%), retrain 8 epochs on what "
+            "SPECTRE keeps",
     paper="AC: F1 ~100% on MNIST (Chen et al. 2018); SPECTRE works at small epsilon where spectral "
           "fails (Hayase et al. 2021)",
     target="AC TPR >= 95%, FPR <= 1% at 600 poisons; SPECTRE recall >= spectral recall at every "
@@ -273,6 +278,9 @@ def _r14(seed: int, root: Any, progress: Progress | None) -> dict:
         row["ac_tpr"] = float(ac.flags_[mask].mean())
         row["ac_fpr"] = float(ac.flags_[~mask].mean())
         row["ac_classes_flagged"] = [c for c, r in ac.class_report_.items() if r["poisoned"]]
+        if row["asr_before"] < 0.5:  # no backdoor to remove: retraining would measure nothing
+            counts[str(n)] = row
+            continue
         keep = ~removed["spectre"]
         kept = train.with_arrays(X=res.X, y=res.y).subset(keep)
         after = train_and_measure(kept, kept.X, kept.y, test, atk, architecture="strip-mnist-cnn",

@@ -2,10 +2,12 @@
 
 from .badnets import BadNets
 from .blended import Blended
+from .feature_collision import FeatureCollision
+from .gradient_matching import GradientMatching
 from .label_consistent import LabelConsistent
 from .linear import AdversarialLabelFlip, SVMPoisoning
 from .label_flip import RandomLabelFlip, TargetedLabelFlip
 from .sig import SIG
 from .wanet import WaNet
 
-__all__ = ["AdversarialLabelFlip", "BadNets", "Blended", "LabelConsistent", "RandomLabelFlip", "SIG", "SVMPoisoning", "TargetedLabelFlip", "WaNet"]
+__all__ = ["AdversarialLabelFlip", "BadNets", "Blended", "FeatureCollision", "GradientMatching", "LabelConsistent", "RandomLabelFlip", "SIG", "SVMPoisoning", "TargetedLabelFlip", "WaNet"]

@@ -1,0 +1,105 @@
+"""Which attacks evade which defenses: every image backdoor against the data detectors, STRIP
+and Neural Cleanse, on one poisoned MNIST model each.
+
+For each attack (BadNets, Blended, SIG, WaNet, label-consistent): poison 20,000 MNIST training
+digits (target 7), train R1's CNN 8 epochs, then measure
+  * data stage, on the model's penultimate features: spectral signatures and SPECTRE recall
+    when removing 1.5 x the poison fraction of the target class; activation clustering TPR/FPR;
+  * inference: STRIP (100 overlays) FAR on 1,000 triggered test inputs at FRR 1% on clean ones;
+  * model: Neural Cleanse anomaly index of class 7 and the classes it flags.
+The papers claim WaNet evades Neural Cleanse and STRIP (Nguyen & Tran 2021, section 5.3).
+
+Run:  POISONLAB_DATA_DIR=../shared/datasets .venv/bin/python benchmarks/attacks_vs_defenses.py
+Writes benchmarks/results/attacks_vs_defenses.json and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from common import data_dir, environment, write_json
+
+N_TRAIN, EPOCHS, TARGET = 20_000, 8, 7
+
+
+def attacks(seed: int):
+    from poisonlab.attacks.data import SIG, BadNets, Blended, LabelConsistent, WaNet
+
+    return {
+        "badnets": lambda y: BadNets(target=TARGET, n_poison=240, patch_size=3, value=1.0, random_state=seed),
+        "blended": lambda y: Blended(target=TARGET, n_poison=240, alpha=0.2, random_state=seed),
+        "sig": lambda y: SIG(target=TARGET, n_poison=int(0.3 * (y == TARGET).sum()), delta=30 / 255,
+                             test_delta=60 / 255, clip=(0, 1), random_state=seed),
+        "wanet": lambda y: WaNet(target=TARGET, poison_rate=0.1, random_state=seed),
+        "label_consistent": lambda y: LabelConsistent(target=TARGET, n_poison=int(0.3 * (y == TARGET).sum()),
+                                                      eps=0.3, steps=100, random_state=seed),
+    }
+
+
+def main(seed: int = 0) -> None:
+    from poisonlab.data import load_mnist
+    from poisonlab.defenses.data import ActivationClustering, SpectralSignatures, Spectre
+    from poisonlab.defenses.data._perclass import top_fraction_per_class
+    from poisonlab.defenses.inference import STRIP
+    from poisonlab.defenses.model import NeuralCleanse
+    from poisonlab.evaluation.metrics import backdoor_metrics
+    from poisonlab.models import TorchClassifier, TrainConfig
+    from poisonlab.evaluation.experiment import model_factory
+
+    splits = load_mnist(data_dir())
+    rng = np.random.default_rng(seed)
+    sub = np.sort(rng.choice(50_000, N_TRAIN, replace=False))
+    X, y = splits.train.X[sub], splits.train.y[sub]
+    held = splits.train.X[50_000:55_000]  # clean inputs the defender holds (STRIP references, surrogate)
+    held_y = splits.train.y[50_000:55_000]
+    test = splits.test
+    factory = model_factory("strip-mnist-cnn", "image")
+    cfg = TrainConfig(epochs=EPOCHS, batch_size=128, lr=1e-3, seed=seed)
+    surrogate = TorchClassifier(factory, config=TrainConfig(epochs=EPOCHS, batch_size=128, lr=1e-3,
+                                                            seed=seed + 1)).fit(held, held_y)
+    rows = {}
+    for name, make in attacks(seed).items():
+        atk = make(y)
+        t0 = time.perf_counter()
+        res = atk.poison(X, y, **({"model": surrogate} if "model" in atk.needs else {}))
+        model = TorchClassifier(factory, config=cfg).fit(res.X, res.y)
+        m = backdoor_metrics(model, atk, test.X, test.y, 10)
+        F = model.embed(res.X)
+        target = res.y == TARGET
+        eps = res.poison_mask[target].mean()
+        row = {"asr": m["attack_success_rate"], "clean_accuracy": m["clean_accuracy"],
+               "n_poison": int(res.n_poison)}
+        for det_name, det in (("spectral", SpectralSignatures()), ("spectre", Spectre())):
+            det.fit(F, res.y)
+            flagged = top_fraction_per_class(det.scores_, res.y, 1.5 * eps) & target
+            row[f"{det_name}_recall"] = float(flagged[res.poison_mask].mean())
+        ac = ActivationClustering(random_state=seed).fit(F, res.y)
+        row["ac_tpr"], row["ac_fpr"] = float(ac.flags_[res.poison_mask].mean()), float(ac.flags_[~res.poison_mask].mean())
+        strip = STRIP(n_overlays=100, false_positive_rate=0.01, random_state=seed).fit(held[:2000], model=model)
+        trig_pool = np.flatnonzero(test.y != TARGET)
+        trig = atk.apply_trigger(test.X[rng.choice(trig_pool, 1000, replace=False)])
+        row["strip_far"] = float(1 - strip.flag(trig).mean())
+        row["strip_frr"] = float(strip.flag(test.X[rng.choice(len(test), 1000, replace=False)]).mean())
+        nc = NeuralCleanse(epochs=20, random_state=seed).fit(test.X[:500], model=model)
+        row["nc_index_target"] = float(nc.scores_[TARGET])
+        row["nc_flagged"] = np.flatnonzero(nc.flags_).tolist()
+        row["seconds"] = time.perf_counter() - t0
+        rows[name] = row
+        print(name, {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
+
+    print("\n| attack | ASR | clean | spectral recall | SPECTRE recall | AC TPR / FPR | STRIP FAR @ FRR 1% | NC index of 7 | NC flags |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, r in rows.items():
+        print(f"| {name} | {r['asr']:.1%} | {r['clean_accuracy']:.2%} | {r['spectral_recall']:.2f} | "
+              f"{r['spectre_recall']:.2f} | {r['ac_tpr']:.2f} / {r['ac_fpr']:.3f} | {r['strip_far']:.1%} | "
+              f"{r['nc_index_target']:.2f} | {r['nc_flagged']} |")
+    write_json("attacks_vs_defenses.json", {
+        "setting": f"MNIST, {N_TRAIN} training digits, target {TARGET}, R1's CNN {EPOCHS} epochs, seed {seed}; "
+                   "STRIP references and the label-consistent surrogate from 5,000 held-out digits",
+        "rows": rows, "environment": environment()})
+
+
+if __name__ == "__main__":
+    main()

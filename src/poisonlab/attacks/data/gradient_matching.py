@@ -1,0 +1,176 @@
+"""Gradient matching ("Witches' Brew"): poisons whose training gradient points at a target."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Callable
+
+import numpy as np
+
+from ..._validation import check_class, check_scalar
+from ...base import BaseAttack, PoisonResult, resolve_n_poison
+from ...exceptions import DataError
+from ...registry import register
+from .._gradients import torch_module
+
+
+def alignment_loss(poison_grads, target_grads) -> Any:
+    """``1 - cos(grad_poison, grad_adv)`` over all parameters flattened together (Geiping et al.
+    2021, eq. 3): 0 when training on the poisons moves the weights exactly as training the
+    target towards the adversarial label would."""
+    import torch
+
+    dot = sum((p * t).sum() for p, t in zip(poison_grads, target_grads))
+    pn = torch.sqrt(sum((p * p).sum() for p in poison_grads))
+    tn = torch.sqrt(sum((t * t).sum() for t in target_grads))
+    return 1 - dot / (pn * tn + 1e-12)
+
+
+def random_shift(x, max_shift: int, gen):
+    """Differentiable augmentation: every image of the batch rolled by one random offset of at
+    most ``max_shift`` pixels per axis (Witches' Brew crafts through augmentations so the
+    poison survives the victim's)."""
+    import torch
+
+    dy, dx = (int(v) for v in torch.randint(-max_shift, max_shift + 1, (2,), generator=gen))
+    return torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
+
+
+@register("attack", "gradient_matching")
+class GradientMatching(BaseAttack):
+    """Gradient-matching poisoning, "Witches' Brew" (Geiping, Fowl, Huang, Czaja, Taylor,
+    Moeller & Goldstein 2021, "Witches' Brew: Industrial Scale Data Poisoning via Gradient
+    Matching").
+
+    Perturb ``n_poison`` correctly labelled images of ``adversarial_class`` within ``eps``
+    (L-inf) so that the gradient of the training loss on them, at the surrogate's weights,
+    aligns (cosine) with the gradient that would teach the model to put the target input in
+    ``adversarial_class``. A victim trained from scratch on the poisoned set then tends to
+    misclassify the target, though no poison resembles it and no label is wrong. Optimised with
+    signed Adam over ``steps`` iterations and ``restarts`` random starts (the best alignment is
+    kept), optionally through random shifts (differentiable augmentation).
+
+    Threat model: clean-label, targeted; the attacker knows the architecture and the data well
+    enough to train a surrogate, and perturbs a small budget of one class.
+
+    Parameters
+    ----------
+    adversarial_class : int, default=0
+    poison_rate : float, default=0.01
+        Budget as a fraction of the training set (drawn from ``adversarial_class``).
+    n_poison : int, optional
+    eps : float, default=16/255
+        L-inf budget.
+    steps : int, default=250
+    restarts : int, default=1
+    lr : float, default=0.1
+        Adam step on the sign of the gradient, scaled by ``eps``.
+    augment : bool, default=True
+        Craft through random shifts of up to 2 pixels.
+    stop_loss : float, optional
+        Stop a restart once the alignment loss falls below this value.
+    clip : (float, float), default=(0, 1)
+    random_state : int, Generator or None
+    callback : callable, optional
+        ``callback("step", {"restart": r, "step": s, "loss": ...})`` every 10 steps.
+
+    Requires ``poison(X, y, model=surrogate, target_input=x_t)``; ``target_input`` may hold
+    several targets (all pushed to ``adversarial_class``).
+
+    Limits
+    ------
+    Success varies a lot between targets and retraining seeds (the paper reports it over many
+    experiments); one ``poison`` call serves one set of targets.
+    """
+
+    family = "clean_label"
+    modalities = ("image",)
+    min_ndim = 3
+    needs = ("model", "target_input")
+
+    def __init__(self, *, adversarial_class: int = 0, poison_rate: float | None = 0.01, n_poison: int | None = None,
+                 eps: float = 16 / 255, steps: int = 250, restarts: int = 1, lr: float = 0.1, augment: bool = True,
+                 stop_loss: float | None = None, clip: Any = (0.0, 1.0), random_state: Any = None,
+                 callback: Callable[[str, dict], None] | None = None) -> None:
+        self.adversarial_class = adversarial_class
+        self.poison_rate = poison_rate
+        self.n_poison = n_poison
+        self.eps = eps
+        self.steps = steps
+        self.restarts = restarts
+        self.lr = lr
+        self.augment = augment
+        self.stop_loss = stop_loss
+        self.clip = clip
+        self.random_state = random_state
+        self.callback = callback
+
+    def _poison(self, X, y, *, n_classes, rng, model=None, target_input=None, **_):
+        import torch
+        import torch.nn.functional as F
+
+        check_class(self.adversarial_class, "adversarial_class", n_classes)
+        lo, hi = (float(v) for v in self.clip)
+        check_scalar(self.eps, "eps", numbers.Real, low=0.0, high=hi - lo, low_inclusive=False, high_inclusive=False)
+        check_scalar(self.steps, "steps", numbers.Integral, low=1)
+        check_scalar(self.restarts, "restarts", numbers.Integral, low=1)
+        check_scalar(self.lr, "lr", numbers.Real, low=0.0, low_inclusive=False)
+        t = np.asarray(target_input, dtype=np.float32)
+        if t.shape == X.shape[1:]:
+            t = t[None]
+        if t.shape[1:] != X.shape[1:]:
+            raise DataError(f"target_input must be input(s) of shape {X.shape[1:]}; got {np.shape(target_input)}")
+        if not np.isfinite(t).all():
+            raise DataError("target_input holds NaN or infinite values")
+        module = torch_module(model, X)
+        candidates = np.flatnonzero(y == self.adversarial_class)
+        n = resolve_n_poison(self.poison_rate, self.n_poison, len(y), len(candidates),
+                             candidates_desc=f"samples in adversarial class {self.adversarial_class}")
+        idx = np.sort(rng.choice(candidates, size=n, replace=False))
+        gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+        params = [p for p in module.parameters() if p.requires_grad]
+        adv = torch.full((len(t),), int(self.adversarial_class), dtype=torch.long)
+        target_grads = [g.detach() for g in torch.autograd.grad(
+            F.cross_entropy(module(torch.tensor(t)), adv), params)]
+        xb = torch.tensor(np.asarray(X[idx], dtype=np.float32))
+        yb = torch.tensor(np.asarray(y[idx], dtype=np.int64))
+        eps = float(self.eps)
+        best_delta, best_loss, history = None, np.inf, []
+        for r in range(int(self.restarts)):
+            delta = ((torch.rand(xb.shape, generator=gen) * 2 - 1) * eps).requires_grad_(True)
+            opt = torch.optim.Adam([delta], lr=float(self.lr) * eps)
+            loss_val = np.inf
+            for step in range(int(self.steps)):
+                xp = (xb + delta).clamp(lo, hi)
+                if self.augment:
+                    xp = random_shift(xp, 2, gen)
+                grads = torch.autograd.grad(F.cross_entropy(module(xp), yb), params, create_graph=True)
+                loss = alignment_loss(grads, target_grads)
+                opt.zero_grad()
+                (g_delta,) = torch.autograd.grad(loss, delta)
+                delta.grad = g_delta.sign()
+                opt.step()
+                with torch.no_grad():
+                    delta.clamp_(-eps, eps)
+                    delta.copy_((xb + delta).clamp(lo, hi) - xb)
+                loss_val = float(loss.detach())
+                if self.callback is not None and step % 10 == 0:
+                    self.callback("step", {"restart": r, "step": step, "loss": loss_val})
+                if self.stop_loss is not None and loss_val <= self.stop_loss:
+                    break
+            with torch.no_grad():
+                xp = (xb + delta).clamp(lo, hi)
+            final = float(alignment_loss(torch.autograd.grad(F.cross_entropy(module(xp), yb), params), target_grads))
+            history.append(final)
+            if final < best_loss:
+                best_loss, best_delta = final, delta.detach().clone()
+        X_out = np.array(X, copy=True)
+        X_out[idx] = (xb + best_delta).clamp(lo, hi).numpy().astype(X.dtype, copy=False)
+        d = (X_out[idx].astype(np.float64) - X[idx]).reshape(n, -1)
+        changed = np.abs(d).max(axis=1) > 0
+        mask = np.zeros(len(y), dtype=bool)
+        mask[idx[changed]] = True
+        return PoisonResult(X_out, np.array(y, copy=True), mask, np.flatnonzero(mask), int(self.adversarial_class),
+                            {"attack": type(self).__name__, "n_poison": int(changed.sum()), "labels_changed": 0,
+                             "alignment_loss": best_loss, "alignment_loss_per_restart": history,
+                             "linf": float(np.abs(d).max()), "l2_mean": float(np.linalg.norm(d, axis=1).mean())})
