@@ -195,7 +195,10 @@ class SVMPoisoning(BaseAttack):
     Each attack point starts as a copy of a training point with its label flipped (so the SVM
     must account for it) and climbs the gradient of the hinge loss on the attacker's validation
     set (:func:`svm_poison_gradient`), retraining the SVM after every step, within the input box
-    ``clip``. Points are added one after another, each against the SVM poisoned so far.
+    ``clip``. A step that does not raise the loss is retried at half the length (the gradient
+    vanishes once the point stops being a support vector); the point stops when the step falls
+    below ``step_size / 64`` or after ``max_iter`` steps. Points are added one after another,
+    each against the SVM poisoned so far.
 
     Threat model: the attacker knows the learner (a linear ``SVC``) and the training data, holds
     a validation set from the same distribution, and injects ``n_poison`` labelled points.
@@ -210,7 +213,7 @@ class SVMPoisoning(BaseAttack):
         Length of each step along the normalised gradient, in input units.
     max_iter : int, default=200
     tol : float, default=1e-6
-        Stop when the validation loss rises by less than ``tol`` in a step.
+        A step must raise the validation loss by at least ``tol`` to be taken.
     clip : (float, float), default=(0, 1)
     random_state : int, Generator or None
         Chooses the starting points.
@@ -269,22 +272,33 @@ class SVMPoisoning(BaseAttack):
         for p in range(int(self.n_poison)):
             j = int(rng.integers(len(Xt)))
             x_c, s_c = Xt[j].copy(), -st[j]
-            loss_prev = -np.inf
-            for it in range(int(self.max_iter)):
-                XA, sA = np.vstack([Xt, *added_X, x_c[None]]), np.r_[st, added_s, s_c]
+
+            def evaluate(x):
+                XA, sA = np.vstack([Xt, *added_X, x[None]]), np.r_[st, added_s, s_c]
                 model = self._fit(XA, sA)
                 alpha, margin = self._state(model, len(XA))
                 g_val = sv * model.decision_function(Xv) - 1.0
-                loss = hinge_loss(g_val + 1.0)
-                if loss - loss_prev < self.tol and it > 0:
-                    break
-                loss_prev = loss
+                return hinge_loss(g_val + 1.0), (XA, sA, alpha, margin, g_val)
+
+            loss_prev, state = evaluate(x_c)
+            step = float(self.step_size)
+            for it in range(int(self.max_iter)):
+                XA, sA, alpha, margin, g_val = state
                 grad = svm_poison_gradient(XA[:-1], sA[:-1], alpha[:-1], margin[:-1], x_c, s_c, alpha[-1],
                                            Xv, sv, g_val < 0)
                 norm = np.linalg.norm(grad)
                 if norm == 0:
                     break
-                x_c = np.clip(x_c + self.step_size * grad / norm, lo, hi)
+                cand = np.clip(x_c + step * grad / norm, lo, hi)
+                loss, cand_state = evaluate(cand)
+                if loss - loss_prev < self.tol:
+                    # overshot (e.g. the point left the error vectors, where the gradient
+                    # vanishes): back off and retry from the last good point
+                    step /= 2
+                    if step < self.step_size / 64:
+                        break
+                    continue
+                x_c, loss_prev, state = cand, loss, cand_state
             added_X.append(x_c[None])
             added_s.append(s_c)
             trace.append(loss_prev)
