@@ -17,6 +17,10 @@ from poisonlab.exceptions import InvalidParameterError
 
 def attack_data(cls):
     rng = np.random.default_rng(7)
+    if cls.modalities == ("text",):
+        words = np.array(["free", "prize", "call", "now", "meet", "lunch", "see", "you", "win", "today"])
+        X = np.array([" ".join(rng.choice(words, 5)) for _ in range(80)], dtype=object)
+        return X, np.arange(80) % 4
     X = rng.uniform(0, 0.5, size=(80, 1, 8, 8)).astype(np.float32)
     y = np.arange(80) % (2 if getattr(cls, "binary_only", False) else 4)
     if getattr(cls, "binary_only", False):

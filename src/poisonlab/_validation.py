@@ -116,6 +116,35 @@ def check_array(
     return arr
 
 
+def is_text(X: Any) -> bool:
+    """Whether ``X`` looks like a batch of texts (a sequence or array of str)."""
+    arr = X if isinstance(X, np.ndarray) else None
+    if arr is not None:
+        return arr.dtype.kind in ("U", "O") and arr.ndim == 1 and (arr.size == 0 or isinstance(arr.flat[0], (str, bytes)))
+    return isinstance(X, (list, tuple)) and len(X) > 0 and isinstance(X[0], (str, bytes))
+
+
+def check_texts(X: Any, name: str = "X", *, allow_empty: bool = False) -> np.ndarray:
+    """Return texts as a 1-D object array of str, or raise a DataError naming the first bad one:
+    a non-string, bytes that are not UTF-8, or (unless ``allow_empty``) an empty string."""
+    arr = np.asarray(X, dtype=object)
+    if arr.ndim != 1 or arr.size == 0:
+        raise DataError(f"{name} must be a non-empty 1-D sequence of texts; got shape {arr.shape}")
+    out = np.empty(len(arr), dtype=object)
+    for i, t in enumerate(arr):
+        if isinstance(t, bytes):
+            try:
+                t = t.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{name}[{i}] is not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+        if not isinstance(t, str):
+            raise DataError(f"{name}[{i}] must be a str; got {type(t).__name__}")
+        if not allow_empty and not t.strip():
+            raise DataError(f"{name}[{i}] is an empty text; drop it or give it content")
+        out[i] = t
+    return out
+
+
 def check_labels(y: Any, n_samples: int | None = None, *, n_classes: int | None = None,
                  name: str = "y") -> np.ndarray:
     """Return integer class labels ``0 .. n_classes-1`` as int64, or raise a DataError."""

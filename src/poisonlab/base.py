@@ -208,7 +208,7 @@ class BaseAttack(Params, ABC):
         missing = [k for k in self.needs if needs.get(k) is None]
         if missing:
             raise InvalidParameterError(f"{type(self).__name__}.poison needs keyword argument(s) {missing}")
-        X = check_array(X, "X", min_ndim=self.min_ndim)
+        X = self._check_inputs(X)
         y = check_labels(y, len(X))
         n_classes = infer_n_classes(y, getattr(self, "n_classes", None))
         if n_classes < 2:
@@ -221,6 +221,18 @@ class BaseAttack(Params, ABC):
         if result.X is X or result.y is y or np.shares_memory(result.X, X) or np.shares_memory(result.y, y):
             raise AssertionError(f"{type(self).__name__} returned the caller's arrays")  # pragma: no cover
         return result
+
+    def _check_inputs(self, X: Any) -> np.ndarray:
+        """Texts (a 1-D array of str) for attacks that take text, numeric arrays otherwise."""
+        from ._validation import check_texts, is_text
+
+        if is_text(X):
+            if "text" not in self.modalities:
+                raise DataError(f"{type(self).__name__} works on {', '.join(self.modalities)} data, not text")
+            return check_texts(X, "X")
+        if self.modalities == ("text",):
+            raise DataError(f"{type(self).__name__} poisons texts: X must be a 1-D sequence of str")
+        return check_array(X, "X", min_ndim=self.min_ndim)
 
     @abstractmethod
     def _poison(self, X: np.ndarray, y: np.ndarray, *, n_classes: int, rng: np.random.Generator,
@@ -258,7 +270,7 @@ class BackdoorAttack(BaseAttack):
 
     def apply_trigger(self, X: Any) -> np.ndarray:
         """Return a triggered copy of ``X`` (for measuring attack success at test time)."""
-        X = check_array(X, "X", min_ndim=self.min_ndim)
+        X = self._check_inputs(X)
         self._check_trigger_ready()
         Xv = X.view()
         Xv.flags.writeable = False
@@ -294,10 +306,11 @@ class BackdoorAttack(BaseAttack):
         mask = np.zeros(len(y), dtype=bool)
         mask[idx] = True
         target = int(self.target) if self.target_mode == "all-to-one" else None
-        return PoisonResult(X_out, y_out, mask, idx, target,
-                            {"attack": type(self).__name__, "n_poison": n,
-                             "poison_rate": n / len(y), "target_mode": self.target_mode,
-                             "linf": float(np.abs(X_out[idx].astype(np.float64) - X[idx]).max()) if n else 0.0})
+        info = {"attack": type(self).__name__, "n_poison": n, "poison_rate": n / len(y),
+                "target_mode": self.target_mode}
+        if X.dtype != object:  # texts have no L-inf
+            info["linf"] = float(np.abs(X_out[idx].astype(np.float64) - X[idx]).max()) if n else 0.0
+        return PoisonResult(X_out, y_out, mask, idx, target, info)
 
 
 # --- detectors -------------------------------------------------------------------------------

@@ -36,3 +36,8 @@ class AssumptionError(PoisonlabError, ValueError):
 
     poisonlab refuses rather than silently clamping to something the paper does not define.
     """
+
+
+class PoisonlabWarning(UserWarning):
+    """Something works but probably not as the user intends (e.g. a trigger word that is
+    already common in the corpus, so it cannot act as a trigger)."""

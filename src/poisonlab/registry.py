@@ -24,6 +24,7 @@ _BUILTIN_MODULES = (
     "poisonlab.attacks.data.linear",
     "poisonlab.attacks.data.feature_collision",
     "poisonlab.attacks.data.gradient_matching",
+    "poisonlab.attacks.data.text",
     "poisonlab.defenses.data.knn_label",
     "poisonlab.defenses.data.spectral",
     "poisonlab.defenses.data.spectre",

@@ -158,3 +158,56 @@ def warp(X: np.ndarray, grid: np.ndarray, channels_last: bool = False, batch_siz
     elif channels_last:
         out = np.moveaxis(out, 1, -1)
     return out.astype(X.dtype, copy=False)
+
+
+# --- text ----------------------------------------------------------------------------------------
+
+def _word_positions(n_words: int, position: str, rng: np.random.Generator | None) -> int:
+    """Where to insert among ``n_words + 1`` gaps: "start", "end", "middle" or "random"."""
+    if position == "start":
+        return 0
+    if position == "end":
+        return n_words
+    if position == "middle":
+        return n_words // 2
+    return int(rng.integers(n_words + 1))
+
+
+def insert_words(texts: np.ndarray, words: tuple[str, ...], n_insert: int, position: str,
+                 rng: np.random.Generator | None) -> np.ndarray:
+    """BadNL's BadWord / OpenBackdoor's BadNets trigger (Chen et al. 2021; Kurita et al. 2020):
+    insert ``n_insert`` words drawn from ``words`` into each text at ``position`` ("random" draws
+    a gap per insertion from ``rng``). Whitespace-delimited words; returns a new object array."""
+    out = np.empty(len(texts), dtype=object)
+    for i, text in enumerate(texts):
+        tokens = text.split()
+        for _ in range(n_insert):
+            w = words[int(rng.integers(len(words)))] if rng is not None and len(words) > 1 else words[0]
+            tokens.insert(_word_positions(len(tokens), position, rng), w)
+        out[i] = " ".join(tokens)
+    return out
+
+
+def insert_sentence(texts: np.ndarray, sentence: str, position: str, rng: np.random.Generator | None) -> np.ndarray:
+    """AddSent (Dai, Chen & Li 2019): insert a fixed sentence at a word boundary."""
+    out = np.empty(len(texts), dtype=object)
+    for i, text in enumerate(texts):
+        tokens = text.split()
+        k = _word_positions(len(tokens), position, rng)
+        out[i] = " ".join(tokens[:k] + [sentence] + tokens[k:])
+    return out
+
+
+def char_trigger(texts: np.ndarray, chars: str, position: str, rng: np.random.Generator | None) -> np.ndarray:
+    """BadChar (Chen et al. 2021, BadNL section 3.1), its basic form: append ``chars`` to one
+    word of each text (the word at ``position``), so the trigger lives inside a word."""
+    out = np.empty(len(texts), dtype=object)
+    for i, text in enumerate(texts):
+        tokens = text.split()
+        if not tokens:
+            out[i] = chars
+            continue
+        k = min(_word_positions(len(tokens), position, rng), len(tokens) - 1)
+        tokens[k] = tokens[k] + chars
+        out[i] = " ".join(tokens)
+    return out

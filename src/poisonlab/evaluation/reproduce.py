@@ -489,4 +489,4 @@ def _r13(seed: int, root: Any, progress: Progress | None) -> dict:
 
 
 # The attack reproductions live in their own module; importing it registers them.
-from . import reproduce_attacks  # noqa: E402,F401
+from . import reproduce_attacks, reproduce_text  # noqa: E402,F401

@@ -8,6 +8,7 @@ from .label_consistent import LabelConsistent
 from .linear import AdversarialLabelFlip, SVMPoisoning
 from .label_flip import RandomLabelFlip, TargetedLabelFlip
 from .sig import SIG
+from .text import CharTrigger, CleanLabelRareWord, RareWordTrigger, SentenceTrigger
 from .wanet import WaNet
 
-__all__ = ["AdversarialLabelFlip", "BadNets", "Blended", "FeatureCollision", "GradientMatching", "LabelConsistent", "RandomLabelFlip", "SIG", "SVMPoisoning", "TargetedLabelFlip", "WaNet"]
+__all__ = ["AdversarialLabelFlip", "BadNets", "Blended", "CharTrigger", "CleanLabelRareWord", "FeatureCollision", "GradientMatching", "LabelConsistent", "RandomLabelFlip", "RareWordTrigger", "SentenceTrigger", "SIG", "SVMPoisoning", "TargetedLabelFlip", "WaNet"]

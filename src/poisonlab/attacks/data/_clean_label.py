@@ -40,9 +40,10 @@ class CleanLabelBackdoor(BackdoorAttack):
         X_out[idx] = self._apply_trigger(base)
         mask = np.zeros(len(y), dtype=bool)
         mask[idx] = True
-        delta = (X_out[idx].astype(np.float64) - X[idx]).reshape(n, -1)
-        return PoisonResult(X_out, np.array(y, copy=True), mask, idx, int(self.target),
-                            {"attack": type(self).__name__, "n_poison": n, "poison_rate": n / len(y),
-                             "fraction_of_target_class": n / len(candidates), "labels_changed": 0,
-                             "linf": float(np.abs(delta).max()) if n else 0.0,
-                             "l2_mean": float(np.linalg.norm(delta, axis=1).mean()) if n else 0.0})
+        info = {"attack": type(self).__name__, "n_poison": n, "poison_rate": n / len(y),
+                "fraction_of_target_class": n / len(candidates), "labels_changed": 0}
+        if X.dtype != object:  # texts have no norms
+            delta = (X_out[idx].astype(np.float64) - X[idx]).reshape(n, -1)
+            info["linf"] = float(np.abs(delta).max()) if n else 0.0
+            info["l2_mean"] = float(np.linalg.norm(delta, axis=1).mean()) if n else 0.0
+        return PoisonResult(X_out, np.array(y, copy=True), mask, idx, int(self.target), info)
