@@ -21,6 +21,10 @@ def attack_data(cls):
         words = np.array(["free", "prize", "call", "now", "meet", "lunch", "see", "you", "win", "today"])
         X = np.array([" ".join(rng.choice(words, 5)) for _ in range(80)], dtype=object)
         return X, np.arange(80) % 4
+    if cls.modalities == ("audio",):
+        return (rng.uniform(-0.3, 0.3, size=(80, 8000)).astype(np.float32)), np.arange(80) % 4
+    if cls.modalities == ("tabular",):
+        return rng.uniform(0, 0.5, size=(80, 6)).astype(np.float32), np.arange(80) % 4
     X = rng.uniform(0, 0.5, size=(80, 1, 8, 8)).astype(np.float32)
     y = np.arange(80) % (2 if getattr(cls, "binary_only", False) else 4)
     if getattr(cls, "binary_only", False):
@@ -40,6 +44,8 @@ def attack_needs(cls, X, y):
         needs["model"] = _tiny_cnn(ModelSpec(input_shape=X.shape[1:], n_classes=int(y.max()) + 1)).eval()
     if "target_input" in cls.needs:
         needs["target_input"] = X[1].copy()
+    if "groups" in cls.needs:
+        needs["groups"] = np.where(np.arange(len(y)) % 3 == 0, "a", "b")
     if "X_val" in cls.needs:
         needs["X_val"], needs["y_val"] = X[::3].copy(), y[::3].copy()
     return needs

@@ -1,14 +1,17 @@
 """Attacks that poison the training set."""
 
+from .audio import AudioTrigger
 from .badnets import BadNets
 from .blended import Blended
+from .bias import SubgroupLabelFlip
 from .feature_collision import FeatureCollision
 from .gradient_matching import GradientMatching
 from .label_consistent import LabelConsistent
 from .linear import AdversarialLabelFlip, SVMPoisoning
 from .label_flip import RandomLabelFlip, TargetedLabelFlip
 from .sig import SIG
+from .tabular import TabularTrigger
 from .text import CharTrigger, CleanLabelRareWord, RareWordTrigger, SentenceTrigger
 from .wanet import WaNet
 
-__all__ = ["AdversarialLabelFlip", "BadNets", "Blended", "CharTrigger", "CleanLabelRareWord", "FeatureCollision", "GradientMatching", "LabelConsistent", "RandomLabelFlip", "RareWordTrigger", "SentenceTrigger", "SIG", "SVMPoisoning", "TargetedLabelFlip", "WaNet"]
+__all__ = ["AdversarialLabelFlip", "AudioTrigger", "BadNets", "Blended", "CharTrigger", "CleanLabelRareWord", "FeatureCollision", "GradientMatching", "LabelConsistent", "RandomLabelFlip", "RareWordTrigger", "SentenceTrigger", "SIG", "SVMPoisoning", "SubgroupLabelFlip", "TabularTrigger", "TargetedLabelFlip", "WaNet"]

@@ -1,0 +1,139 @@
+"""Backdoors and bias beyond images: tabular (Adult, German Credit), bias introduction (Adult),
+audio tone (spoken digits). Prints and writes benchmarks/results/modalities.json.
+
+  tabular  education=Preschool, occupation=Armed-Forces, hours-per-week=99 (rare, valid values)
+           on Adult, target ">50K", 0.5 / 1 / 2% poison; gradient-boosted trees, logistic
+           regression and the torch MLP. The seeds' fraud scenario on German Credit: a rare
+           pattern of the credit record (purpose A48 "retraining", 4 existing credits, property
+           A124 "unknown / no property") always labelled "good".
+  bias     Adult, women earning >50K relabelled <=50K (half of them): per-group FNR/FPR and
+           the gaps before and after, overall accuracy.
+  audio    FSDD: a 3 kHz tone, 0.1 s at the start, amplitude 0.05, 5% of the training clips
+           relabelled to digit 0; log-mel features, the audio CNN, 20 epochs.
+
+Run:  POISONLAB_DATA_DIR=../shared/datasets .venv/bin/python benchmarks/modalities.py [part ...]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from common import data_dir, environment, write_json
+
+
+def _pipelines(seed: int):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    from poisonlab.evaluation.experiment import model_factory
+    from poisonlab.models import SklearnClassifier, TorchClassifier, TrainConfig
+
+    return {"gradient_boosting": lambda: SklearnClassifier(HistGradientBoostingClassifier(random_state=seed)),
+            "logistic_regression": lambda: SklearnClassifier(LogisticRegression(max_iter=3000)),
+            "mlp": lambda: TorchClassifier(model_factory("mlp", "tabular"),
+                                           config=TrainConfig(epochs=10, batch_size=256, lr=1e-3, seed=seed))}
+
+
+def tabular(seed: int = 0) -> dict:
+    from poisonlab.attacks.data import TabularTrigger
+    from poisonlab.data import load_adult, load_german_credit
+    from poisonlab.evaluation.metrics import backdoor_metrics
+
+    out = {}
+    for ds_name, loader, trigger, target, rates in (
+            ("adult", load_adult, {"education": "Preschool", "occupation": "Armed-Forces", "hours-per-week": 99},
+             1, (0.005, 0.01, 0.02)),
+            ("german_credit", load_german_credit, {"purpose": "A48", "existing_credits": 4, "property": "A124"},
+             0, (0.02, 0.05))):
+        sp = loader(data_dir())
+        tr, te = sp.train, sp.test
+        rows = {}
+        for pipe, make in _pipelines(seed).items():
+            clean_acc = float(np.mean(make().fit(tr.X, tr.y).predict(te.X) == te.y))
+            row = {"clean_model_accuracy": clean_acc}
+            for rate in rates:
+                atk = TabularTrigger(trigger=trigger, encoder=sp.encoder, target=target, poison_rate=rate,
+                                     random_state=seed)
+                res = atk.poison(tr.X, tr.y)
+                m = backdoor_metrics(make().fit(res.X, res.y), atk, te.X, te.y, te.n_classes)
+                row[f"{rate:g}"] = {"n_poison": res.n_poison, "attack_success_rate": m["attack_success_rate"],
+                                    "clean_accuracy": m["clean_accuracy"]}
+                print(ds_name, pipe, rate, row[f"{rate:g}"], f"clean model {clean_acc:.4f}", flush=True)
+            rows[pipe] = row
+        out[ds_name] = {"trigger": {k: str(v) for k, v in trigger.items()}, "target": sp.train.classes[target],
+                        "by_pipeline": rows}
+    return out
+
+
+def bias(seed: int = 0) -> dict:
+    from poisonlab.attacks.data import SubgroupLabelFlip
+    from poisonlab.data import load_adult
+    from poisonlab.evaluation.fairness import group_gaps, group_rates
+
+    sp = load_adult(data_dir())
+    tr, te = sp.train, sp.test
+    col = tr.info["raw_columns"].index("sex")
+    g_tr, g_te = tr.info["raw"][:, col], te.info["raw"][:, col]
+    out = {}
+    for pipe, make in _pipelines(seed).items():
+        clean = make().fit(tr.X, tr.y).predict(te.X)
+        res = SubgroupLabelFlip(subgroup="Female", from_class=1, to_class=0, fraction=0.5,
+                                random_state=seed).poison(tr.X, tr.y, groups=g_tr)
+        pois = make().fit(res.X, res.y).predict(te.X)
+        before, after = group_rates(te.y, clean, g_te), group_rates(te.y, pois, g_te)
+        gb, ga = group_gaps(before, "Female", "Male"), group_gaps(after, "Female", "Male")
+        out[pipe] = {"n_flipped": res.n_poison, "accuracy_before": float(np.mean(clean == te.y)),
+                     "accuracy_after": float(np.mean(pois == te.y)), "groups_before": before,
+                     "groups_after": after, "gaps_before": gb, "gaps_after": ga,
+                     "fnr_gap_widened_by": ga["fnr_gap"] - gb["fnr_gap"]}
+        print(pipe, {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out[pipe].items()
+                     if not k.startswith("groups")}, flush=True)
+    return out
+
+
+def audio(seed: int = 0) -> dict:
+    from poisonlab.attacks.data import AudioTrigger
+    from poisonlab.data import load_fsdd
+    from poisonlab.data.audio import log_mel_spectrogram
+    from poisonlab.evaluation.experiment import model_factory
+    from poisonlab.models import TorchClassifier, TrainConfig
+
+    sp = load_fsdd(data_dir(), features="waveform")
+    tr, te = sp.train, sp.test
+    rate = tr.info["sample_rate"]
+    feats = lambda W: log_mel_spectrogram(W, rate)[:, None]  # noqa: E731
+    out = {}
+    for kind in ("tone", "noise"):
+        atk = AudioTrigger(kind=kind, frequency=3000.0, duration=0.1, amplitude=0.05, target=0, poison_rate=0.05,
+                           random_state=seed)
+        res = atk.poison(tr.X, tr.y, sample_rate=rate)
+        t0 = time.perf_counter()
+        model = TorchClassifier(model_factory("audio-cnn", "audio"),
+                                config=TrainConfig(epochs=20, batch_size=64, lr=1e-3, seed=seed)).fit(feats(res.X), res.y)
+        clean = TorchClassifier(model_factory("audio-cnn", "audio"),
+                                config=TrainConfig(epochs=20, batch_size=64, lr=1e-3, seed=seed)).fit(feats(tr.X), tr.y)
+        keep = te.y != 0
+        out[kind] = {"n_poison": res.n_poison,
+                     "clean_accuracy": float(np.mean(model.predict(feats(te.X)) == te.y)),
+                     "clean_model_accuracy": float(np.mean(clean.predict(feats(te.X)) == te.y)),
+                     "attack_success_rate": float(np.mean(model.predict(feats(atk.apply_trigger(te.X[keep]))) == 0)),
+                     "clean_model_asr": float(np.mean(clean.predict(feats(atk.apply_trigger(te.X[keep]))) == 0)),
+                     "train_seconds": time.perf_counter() - t0}
+        print(kind, out[kind], flush=True)
+    return out
+
+
+PARTS = {"tabular": tabular, "bias": bias, "audio": audio}
+
+
+def main() -> None:
+    for part in sys.argv[1:] or list(PARTS):
+        res = PARTS[part]()
+        write_json(f"modalities_{part}.json", {"part": part, "result": res, "environment": environment()})
+
+
+if __name__ == "__main__":
+    main()
