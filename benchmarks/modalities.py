@@ -10,6 +10,9 @@ audio tone (spoken digits). Prints and writes benchmarks/results/modalities.json
            the gaps before and after, overall accuracy.
   audio    FSDD: a 3 kHz tone, 0.1 s at the start, amplitude 0.05, 5% of the training clips
            relabelled to digit 0; log-mel features, the audio CNN, 20 epochs.
+  procedure  MNIST (10,000 training digits, 2,000 validation): early stopping (patience 3) on an
+           honest validation set vs one whose 3s are relabelled 8; and each hyperparameter
+           sabotage preset against the honest 8-epoch config. Same data and seed each time.
 
 Run:  POISONLAB_DATA_DIR=../shared/datasets .venv/bin/python benchmarks/modalities.py [part ...]
 """
@@ -126,7 +129,34 @@ def audio(seed: int = 0) -> dict:
     return out
 
 
-PARTS = {"tabular": tabular, "bias": bias, "audio": audio}
+def procedure(seed: int = 0) -> dict:
+    from poisonlab.attacks.training import SABOTAGES, ValidationPoisoning, sabotage
+    from poisonlab.data import load_mnist
+    from poisonlab.evaluation.experiment import model_factory
+    from poisonlab.evaluation.procedure import compare_runs
+    from poisonlab.models import TorchClassifier, TrainConfig
+
+    sp = load_mnist(data_dir())
+    rng = np.random.default_rng(seed)
+    tr = sp.train.subset(np.sort(rng.choice(50_000, 10_000, replace=False)))
+    val = sp.train.subset(np.arange(50_000, 52_000))
+    make = lambda cfg: TorchClassifier(model_factory("strip-mnist-cnn", "image"), config=cfg)  # noqa: E731
+    honest = TrainConfig(epochs=15, batch_size=128, lr=1e-3, patience=3, seed=seed)
+    pv = ValidationPoisoning(source_class=3, target_class=8, fraction=1.0, random_state=seed).poison(val.X, val.y)
+    out = {"validation_poisoning": compare_runs(make, tr, sp.test, honest_config=honest, tampered_config=honest,
+                                                honest_val=(val.X, val.y), tampered_val=(pv.X, pv.y), source=3, target=8)}
+    print("validation_poisoning", {k: v for k, v in out["validation_poisoning"].items() if "matrix" not in str(v)[:30]},
+          flush=True)
+    plain = TrainConfig(epochs=8, batch_size=128, lr=1e-3, seed=seed)
+    for kind in SABOTAGES:
+        bad, record = sabotage(plain, kind)
+        res = compare_runs(make, tr, sp.test, honest_config=plain, tampered_config=bad)
+        out[kind] = {"changed": {k: [str(a), str(b)] for k, (a, b) in record.items()}, **res}
+        print(kind, record, round(res["honest"]["accuracy"], 4), "->", round(res["tampered"]["accuracy"], 4), flush=True)
+    return out
+
+
+PARTS = {"tabular": tabular, "bias": bias, "audio": audio, "procedure": procedure}
 
 
 def main() -> None:

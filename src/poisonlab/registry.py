@@ -28,6 +28,7 @@ _BUILTIN_MODULES = (
     "poisonlab.attacks.data.tabular",
     "poisonlab.attacks.data.bias",
     "poisonlab.attacks.data.audio",
+    "poisonlab.attacks.training.procedure",
     "poisonlab.defenses.data.knn_label",
     "poisonlab.defenses.data.spectral",
     "poisonlab.defenses.data.spectre",
