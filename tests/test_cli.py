@@ -95,3 +95,21 @@ def test_attack_with_a_surrogate_and_a_target(tmp_path):
     assert r.exit_code == 0, r.output
     z = np.load(out)
     assert z["poison_mask"].sum() == 2 and np.array_equal(z["y"], np.arange(60) % 3)
+
+
+def test_text_attack_round_trip_without_pickle(tmp_path):
+    """Texts go in and out as unicode arrays (never pickled objects) and keep their modality."""
+    from poisonlab.data import read_npz
+
+    src = tmp_path / "texts.npz"
+    texts = np.array(["win a free prize now", "see you at lunch", "call me later", "free entry to win"] * 10)
+    np.savez(src, X=texts, y=np.array([1, 0, 0, 1] * 10))
+    out = tmp_path / "p.npz"
+    r = runner.invoke(app, ["attack", "badword", "--input", str(src), "--out", str(out), "-p", "n_poison=4",
+                            "-p", "position=start"])
+    assert r.exit_code == 0, r.output
+    d = read_npz(out)
+    assert d.modality == "text" and d.X.dtype == object
+    assert sum(str(t).split()[0] in ("cf", "mn", "bb", "tq") for t in d.X) == 4
+    with np.load(out, allow_pickle=False) as z:
+        assert z["X"].dtype.kind == "U"

@@ -42,6 +42,8 @@ def read_npz(path: str | os.PathLike, *, x_key: str = "X", y_key: str = "y",
         classes = tuple(str(i) for i in range(int(np.max(y)) + 1 if len(y) else 0))
     if ids is None:
         ids = np.array([f"{path.stem}:{i}" for i in range(len(y))])
+    if X.dtype.kind == "U":  # texts are stored as a unicode array (never as pickled objects)
+        X, modality = X.astype(object), "text"
     return Dataset(X=X, y=y, classes=classes, modality=modality, ids=ids, name=path.stem)
 
 

@@ -31,7 +31,12 @@ def train_and_measure(train: Dataset, X_train: np.ndarray, y_train: np.ndarray, 
                       validation: Dataset | None = None, label: str = "model",
                       progress: Progress | None = None) -> dict[str, Any]:
     """Train one model on ``(X_train, y_train)`` and return its backdoor metrics and timing."""
-    clf = TorchClassifier(model_factory(architecture, train.modality), config=config)
+    vocabulary = None
+    if train.modality == "text":
+        from ..models.text import Vocabulary
+
+        vocabulary = Vocabulary()
+    clf = TorchClassifier(model_factory(architecture, train.modality), config=config, vocabulary=vocabulary)
     cb = (lambda event, info: progress(label, event, info)) if progress else None
     t0 = time.perf_counter()
     if validation is not None:
