@@ -156,7 +156,68 @@ def procedure(seed: int = 0) -> dict:
     return out
 
 
-PARTS = {"tabular": tabular, "bias": bias, "audio": audio, "procedure": procedure}
+def detect(seed: int = 0) -> dict:
+    """The data detectors (through the scan's reference model) and STRIP on a text, a tabular and
+    an audio backdoor: what poisonlab's defenses see beyond images."""
+    from poisonlab.attacks.data import AudioTrigger, RareWordTrigger, TabularTrigger
+    from poisonlab.data import Dataset, load_adult, load_fsdd, load_sms_spam
+    from poisonlab.data.audio import log_mel_spectrogram
+    from poisonlab.defenses.data.scan import scan
+    from poisonlab.defenses.inference import STRIP
+    from poisonlab.evaluation.detection import auroc
+    from poisonlab.evaluation.experiment import model_factory
+    from poisonlab.models import TorchClassifier, TrainConfig
+    from poisonlab.models.text import Vocabulary
+
+    out = {}
+    cases = []
+    sms = load_sms_spam(data_dir())
+    atk = RareWordTrigger(target=0, poison_rate=0.02, n_insert=3, random_state=seed)
+    cases.append(("sms-spam badword 2%", sms.train, sms.test, atk, atk.poison(sms.train.X, sms.train.y),
+                  lambda: TorchClassifier(model_factory("text-bag", "text"), vocabulary=Vocabulary(),
+                                          config=TrainConfig(epochs=10, batch_size=64, lr=3e-3, seed=seed)), "words"))
+    adult = load_adult(data_dir())
+    atk = TabularTrigger(trigger={"education": "Preschool", "occupation": "Armed-Forces", "hours-per-week": 99},
+                         encoder=adult.encoder, target=1, poison_rate=0.01, random_state=seed)
+    cases.append(("adult tabular trigger 1%", adult.train, adult.test, atk, atk.poison(adult.train.X, adult.train.y),
+                  lambda: TorchClassifier(model_factory("mlp", "tabular"),
+                                          config=TrainConfig(epochs=10, batch_size=256, seed=seed)), "swap"))
+    for name, train, test, atk, res, make, how in cases:
+        ds = Dataset(X=res.X, y=res.y, classes=train.classes, modality=train.modality, ids=train.ids, name=name)
+        sc = scan(ds, poison_mask=res.poison_mask)
+        model = make().fit(res.X, res.y)
+        rng = np.random.default_rng(seed)
+        clean_pool = rng.permutation(len(test))
+        strip = STRIP(n_overlays=50, false_positive_rate=0.05, superimpose=how, random_state=seed).fit(
+            test.X[clean_pool[:500]], model=model)
+        src = clean_pool[500:][test.y[clean_pool[500:]] != atk.target][:300]
+        s_trig = strip.score(atk.apply_trigger(test.X[src]))
+        s_clean = strip.score(test.X[clean_pool[500:800]])
+        out[name] = {"scan": sc.evaluation, "strip": {
+            "far_at_frr_5pct": float(np.mean(s_trig <= strip.threshold_)),
+            "frr": float(np.mean(s_clean > strip.threshold_)),
+            "auroc": auroc(np.r_[s_clean, s_trig], np.r_[np.zeros(len(s_clean), bool), np.ones(len(s_trig), bool)])}}
+        print(name, _brief(sc.evaluation), out[name]["strip"], flush=True)
+    # audio: features are computed after the trigger, as the victim's pipeline does
+    fsdd = load_fsdd(data_dir(), features="waveform")
+    rate = fsdd.train.info["sample_rate"]
+    feats = lambda W: log_mel_spectrogram(W, rate)[:, None]  # noqa: E731
+    atk = AudioTrigger(frequency=3000.0, duration=0.1, amplitude=0.05, target=0, poison_rate=0.05, random_state=seed)
+    res = atk.poison(fsdd.train.X, fsdd.train.y, sample_rate=rate)
+    ds = Dataset(X=feats(res.X), y=res.y, classes=fsdd.train.classes, modality="audio", ids=fsdd.train.ids, name="fsdd")
+    sc = scan(ds, poison_mask=res.poison_mask)
+    out["fsdd tone 5%"] = {"scan": sc.evaluation}
+    print("fsdd tone 5%", _brief(sc.evaluation), flush=True)
+    return out
+
+
+def _brief(evaluation: dict) -> dict:
+    """Recall and AUROC per detector, rounded, for the console."""
+    return {k: (round(float(v.get("recall", np.nan)), 3), round(float(v.get("auroc", np.nan)), 3))
+            for k, v in evaluation.items() if isinstance(v, dict)}
+
+
+PARTS = {"tabular": tabular, "bias": bias, "audio": audio, "procedure": procedure, "detect": detect}
 
 
 def main() -> None:

@@ -55,3 +55,17 @@ def test_cli_writes_json_and_table_of_everything_in_folder(dummy, tmp_path):
 
 def test_registered_suite_has_the_issue_ids():
     assert {"R1", "R2", "R14", "R19"} <= set(rep.REPRODUCTIONS)
+
+
+def test_run_reproduction_hands_over_every_finished_seed(monkeypatch):
+    """A stopped long run keeps what it measured: on_seed gets the record after each seed."""
+    import poisonlab.evaluation.reproduce as rep
+
+    fake = rep.Reproduction("RX", "t", "s", "p", "target", run=lambda seed, root, progress: {"v": float(seed)},
+                            summarize=lambda runs: {"measured": {"v": rep.mean_std([r["v"] for r in runs])},
+                                                    "passed": True})
+    monkeypatch.setitem(rep.REPRODUCTIONS, "RX", fake)
+    seen = []
+    final = rep.run_reproduction("RX", seeds=3, on_seed=lambda r: seen.append((r["seeds"], r["partial"])))
+    assert seen == [(1, True), (2, True), (3, False)]
+    assert final["seeds"] == 3 and final["measured"]["v"]["mean"] == 1.0

@@ -208,12 +208,16 @@ def reproduce(
     for rid in ids:
         console.print(f"[bold]{rid}[/]: {REPRODUCTIONS[rid].title} — {seeds} seed(s)")
         try:
+            command = " ".join(["poisonlab", "reproduce", *ids, "--seeds", str(seeds)])
+
+            def save(record, rid=rid, command=command):  # after every seed: a stopped run keeps its seeds
+                atomic_write_json(out_dir / f"{rid}.json", {**record, "command": command})
+
             with training_progress(console) as progress:
-                rec = run_reproduction(rid, seeds=seeds, root=data_dir, progress=progress)
+                rec = run_reproduction(rid, seeds=seeds, root=data_dir, progress=progress, on_seed=save)
         except PoisonlabError as exc:
             _fail(exc)
-        rec["command"] = " ".join(["poisonlab", "reproduce", *ids, "--seeds", str(seeds)])
-        atomic_write_json(out_dir / f"{rid}.json", rec)
+        rec["command"] = command
         if "by_rate" in rec["measured"]:
             atomic_write_bytes(out_dir / f"{rid}.png", rate_sweep_png(rec))
         records.append(rec)

@@ -209,18 +209,18 @@ def _r9(seed: int, root: Any, progress: Progress | None) -> dict:
     def error(X, y) -> float:
         return float(np.mean(SVC(kernel="linear", C=1.0).fit(X, y).predict(Xte) != yte))
 
-    out: dict[str, Any] = {"clean_error": error(Xtr, ytr), "random": {}, "adversarial": {}, "seconds": {}}
+    out: dict[str, Any] = {"clean_error": error(Xtr, ytr), "random": {}, "adversarial": {}, "attack_seconds": {}}
     for rate in R9_RATES:
         n = int(round(rate * len(ytr)))
         out["random"][f"{rate:g}"] = error(Xtr, RandomLabelFlip(n_poison=n, random_state=seed).poison(Xtr, ytr).y)
         t0 = time.perf_counter()
         res = AdversarialLabelFlip(n_poison=n, random_state=seed).poison(Xtr, ytr, X_val=Xval, y_val=yval)
-        out["seconds"][f"adversarial_{rate:g}"] = time.perf_counter() - t0
+        out["attack_seconds"][f"adversarial_{rate:g}"] = time.perf_counter() - t0
         out["adversarial"][f"{rate:g}"] = error(Xtr, res.y)
     t0 = time.perf_counter()
     res = SVMPoisoning(n_poison=1, C=1.0, step_size=0.1, max_iter=200, random_state=seed).poison(
         Xtr, ytr, X_val=Xval, y_val=yval)
-    out["seconds"]["gradient_1_point"] = time.perf_counter() - t0
+    out["attack_seconds"]["gradient_1_point"] = time.perf_counter() - t0
     out["gradient_1_point"] = error(res.X, res.y)
     out["gradient_linf"] = float(np.abs(res.X[-1] - Xtr).max(axis=1).min())
     return out
