@@ -113,3 +113,16 @@ def test_text_attack_round_trip_without_pickle(tmp_path):
     assert sum(str(t).split()[0] in ("cf", "mn", "bb", "tq") for t in d.X) == 4
     with np.load(out, allow_pickle=False) as z:
         assert z["X"].dtype.kind == "U"
+
+
+def test_demo_refuses_audio_with_a_pointer(tmp_path, monkeypatch):
+    """Audio triggers act on waveforms before the features the demo trains on: say where to go."""
+    import poisonlab.cli.main as cli
+
+    class FakeSplits:
+        class train:
+            modality = "audio"
+
+    monkeypatch.setattr(cli, "_load", lambda name, root: FakeSplits)
+    r = runner.invoke(app, ["demo", "--dataset", "fsdd", "--out", str(tmp_path / "d.json")])
+    assert r.exit_code == 2 and "modalities.py" in r.output

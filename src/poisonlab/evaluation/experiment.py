@@ -96,9 +96,13 @@ def _jsonable(v: Any) -> Any:
         return f"<array shape={list(v.shape)}>"
     if isinstance(v, (np.integer, np.floating)):
         return v.item()
-    if isinstance(v, tuple):
-        return list(v)
-    return v
+    if isinstance(v, (tuple, list)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    return f"<{type(v).__name__}>"  # models, encoders, callbacks: named, not serialised
 
 
 def retrain_comparison(train: Dataset, keep: np.ndarray, test: Dataset, *, attack: Any = None,

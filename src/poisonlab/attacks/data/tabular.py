@@ -75,8 +75,9 @@ class TabularTrigger(BackdoorAttack):
 
     Parameters
     ----------
-    trigger : mapping
-        ``{column: value}``; see :func:`resolve_tabular_trigger`.
+    trigger : mapping, optional
+        ``{column: value}``; see :func:`resolve_tabular_trigger`. Default: the first encoded
+        column set to its largest training value.
     encoder : TabularEncoder, optional
         The fitted encoder of the data (``Splits.encoder``): lets the trigger use raw column
         names and values.
@@ -122,8 +123,10 @@ class TabularTrigger(BackdoorAttack):
             from ...exceptions import DataError
 
             raise DataError(f"tabular data must be (n_samples, n_features); got shape {X.shape}")
-        trig = self.trigger if self.trigger is not None else {0: float(X[:, 0].max())}
-        cols = resolve_tabular_trigger(trig, X.shape[1], self.feature_names, self.encoder)
+        if self.trigger is None:  # default: the first encoded column at its (rare) training maximum
+            cols = {0: float(X[:, 0].max())}
+        else:
+            cols = resolve_tabular_trigger(self.trigger, X.shape[1], self.feature_names, self.encoder)
         for j, v in cols.items():
             lo, hi = float(X[:, j].min()), float(X[:, j].max())
             slack = 1e-5 * max(hi - lo, 1.0)  # float32 data vs a float64 standardised value
