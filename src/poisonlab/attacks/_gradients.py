@@ -100,3 +100,17 @@ class FeatureFn:
         finally:
             handle.remove()
         return captured[-1].flatten(1)
+
+
+def check_target_input(target_input: Any, X: np.ndarray, *, single: bool) -> np.ndarray:
+    """Target input(s) shaped like the samples of ``X`` as a float32 batch; one input when
+    ``single``. Raises a DataError naming what is wrong."""
+    t = np.asarray(target_input, dtype=np.float32)
+    if t.shape == X.shape[1:]:
+        t = t[None]
+    if t.shape[1:] != X.shape[1:] or (single and len(t) != 1):
+        what = "one input" if single else "input(s)"
+        raise DataError(f"target_input must be {what} of shape {X.shape[1:]}; got {np.shape(target_input)}")
+    if not np.isfinite(t).all():
+        raise DataError("target_input holds NaN or infinite values")
+    return t

@@ -7,6 +7,7 @@ from typing import ClassVar
 import numpy as np
 
 from ...base import BackdoorAttack, PoisonResult, resolve_n_poison
+from .._budget import perturbation_budget
 
 
 class CleanLabelBackdoor(BackdoorAttack):
@@ -43,7 +44,5 @@ class CleanLabelBackdoor(BackdoorAttack):
         info = {"attack": type(self).__name__, "n_poison": n, "poison_rate": n / len(y),
                 "fraction_of_target_class": n / len(candidates), "labels_changed": 0}
         if X.dtype != object:  # texts have no norms
-            delta = (X_out[idx].astype(np.float64) - X[idx]).reshape(n, -1)
-            info["linf"] = float(np.abs(delta).max()) if n else 0.0
-            info["l2_mean"] = float(np.linalg.norm(delta, axis=1).mean()) if n else 0.0
+            info.update(perturbation_budget(X_out[idx], X[idx]))
         return PoisonResult(X_out, np.array(y, copy=True), mask, idx, int(self.target), info)

@@ -9,9 +9,9 @@ import numpy as np
 
 from ..._validation import check_class, check_scalar
 from ...base import BaseAttack, PoisonResult, resolve_n_poison
-from ...exceptions import DataError
 from ...registry import register
-from .._gradients import FeatureFn, torch_module
+from .._budget import perturbation_budget
+from .._gradients import FeatureFn, check_target_input, torch_module
 
 
 def forward_backward(x, base, target_feat, feat_fn, *, lr: float, beta: float, steps: int,
@@ -126,13 +126,7 @@ class FeatureCollision(BaseAttack):
         check_scalar(self.steps, "steps", numbers.Integral, low=1)
         check_scalar(self.watermark, "watermark", numbers.Real, low=0.0, high=1.0, high_inclusive=False)
         check_scalar(self.eps, "eps", numbers.Real, low=0.0, low_inclusive=False, allow_none=True)
-        t = np.asarray(target_input, dtype=np.float32)
-        if t.shape == X.shape[1:]:
-            t = t[None]
-        if t.shape != (1,) + X.shape[1:]:
-            raise DataError(f"target_input must be one input of shape {X.shape[1:]}; got {np.shape(target_input)}")
-        if not np.isfinite(t).all():
-            raise DataError("target_input holds NaN or infinite values")
+        t = check_target_input(target_input, X, single=True)
         module = torch_module(model, X)
         candidates = np.flatnonzero(y == self.base_class)
         n = resolve_n_poison(None, self.n_poison, len(y), len(candidates),
@@ -157,7 +151,6 @@ class FeatureCollision(BaseAttack):
                 p.requires_grad_(True)
         X_out = np.array(X, copy=True)
         X_out[idx] = poisons.numpy().astype(X.dtype, copy=False)
-        delta = (X_out[idx].astype(np.float64) - X[idx]).reshape(n, -1)
         with torch.no_grad():
             base_dist = ((feat(torch.tensor(np.asarray(X[idx], dtype=np.float32))) - target_feat) ** 2).sum(1).sqrt()
         mask = np.zeros(len(y), dtype=bool)
@@ -167,4 +160,4 @@ class FeatureCollision(BaseAttack):
         return PoisonResult(X_out, np.array(y, copy=True), mask, idx, int(self.base_class),
                             {"attack": type(self).__name__, "n_poison": n, "labels_changed": 0,
                              "feature_distance_before": base_dist.tolist(), "feature_distance_after": dist.tolist(),
-                             "linf": float(np.abs(delta).max()), "l2_mean": float(np.linalg.norm(delta, axis=1).mean())})
+                             **perturbation_budget(X_out[idx], X[idx])})

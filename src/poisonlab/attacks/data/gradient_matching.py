@@ -9,9 +9,9 @@ import numpy as np
 
 from ..._validation import check_class, check_scalar
 from ...base import BaseAttack, PoisonResult, resolve_n_poison
-from ...exceptions import DataError
 from ...registry import register
-from .._gradients import torch_module
+from .._budget import perturbation_budget
+from .._gradients import check_target_input, torch_module
 
 
 def alignment_loss(poison_grads, target_grads) -> Any:
@@ -115,13 +115,7 @@ class GradientMatching(BaseAttack):
         check_scalar(self.steps, "steps", numbers.Integral, low=1)
         check_scalar(self.restarts, "restarts", numbers.Integral, low=1)
         check_scalar(self.lr, "lr", numbers.Real, low=0.0, low_inclusive=False)
-        t = np.asarray(target_input, dtype=np.float32)
-        if t.shape == X.shape[1:]:
-            t = t[None]
-        if t.shape[1:] != X.shape[1:]:
-            raise DataError(f"target_input must be input(s) of shape {X.shape[1:]}; got {np.shape(target_input)}")
-        if not np.isfinite(t).all():
-            raise DataError("target_input holds NaN or infinite values")
+        t = check_target_input(target_input, X, single=False)
         module = torch_module(model, X)
         candidates = np.flatnonzero(y == self.adversarial_class)
         n = resolve_n_poison(self.poison_rate, self.n_poison, len(y), len(candidates),
@@ -173,4 +167,4 @@ class GradientMatching(BaseAttack):
         return PoisonResult(X_out, np.array(y, copy=True), mask, np.flatnonzero(mask), int(self.adversarial_class),
                             {"attack": type(self).__name__, "n_poison": int(changed.sum()), "labels_changed": 0,
                              "alignment_loss": best_loss, "alignment_loss_per_restart": history,
-                             "linf": float(np.abs(d).max()), "l2_mean": float(np.linalg.norm(d, axis=1).mean())})
+                             **perturbation_budget(X_out[idx], X[idx])})

@@ -11,6 +11,7 @@ from ..._validation import check_scalar
 from ...base import BackdoorAttack, PoisonResult
 from ...exceptions import NotFittedError
 from ...registry import register
+from .._budget import perturbation_budget
 from ..triggers import _spatial, warp, warp_grid, warping_field
 
 
@@ -106,8 +107,5 @@ class WaNet(BackdoorAttack):
         mask = res.poison_mask.copy()
         mask[noise_idx] = True
         idx = np.flatnonzero(mask)
-        delta = (X_out[idx].astype(np.float64) - X[idx]).reshape(len(idx), -1)
-        meta = {**res.info, "n_noise_mode": n_noise,
-                "linf": float(np.abs(delta).max()) if len(idx) else 0.0,
-                "l2_mean": float(np.linalg.norm(delta, axis=1).mean()) if len(idx) else 0.0}
+        meta = {**res.info, "n_noise_mode": n_noise, **perturbation_budget(X_out[idx], X[idx])}
         return PoisonResult(X_out, res.y, mask, idx, res.target, meta)
