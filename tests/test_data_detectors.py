@@ -263,3 +263,24 @@ def test_bad_features(cls):
         cls(contamination=0.9).fit(X, y)
     with pytest.raises(DataError, match="dimensions"):
         cls().fit(X[:, :, None], y)
+
+
+def test_robust_whiten_leaves_gross_outliers_out_of_the_estimate():
+    from poisonlab.defenses.data.spectre import robust_whiten, whiten
+
+    rng = np.random.default_rng(0)
+    R = rng.normal(size=(300, 3))
+    R[:15] += 40.0
+    Z = robust_whiten(R, n_trim=30)
+    clean = Z[15:]
+    # the estimate is the trimmed clean bulk: clean rows come out near zero mean and unit
+    # covariance (trimming the 15 clean tails shrinks the estimate a little, so slightly above 1)
+    assert np.abs(clean.mean(axis=0)).max() < 0.2
+    assert np.allclose(np.diag(np.cov(clean.T)), 1.0, atol=0.35)
+    assert np.linalg.norm(Z[:15], axis=1).min() > 20
+    # plain whitening lets the outliers in: they no longer stand out
+    assert np.linalg.norm(whiten(R, np.ones(300, bool))[:15], axis=1).max() < 5
+    # nothing trimmed = plain whitening; the input is untouched
+    before = R.copy()
+    assert np.allclose(robust_whiten(R, 0), whiten(R, np.ones(300, bool)))
+    assert np.array_equal(R, before)

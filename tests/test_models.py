@@ -130,6 +130,17 @@ def test_text_model_with_vocabulary():
         v.transform(["ok", 3])
 
 
+def test_text_cnn_ignores_padding_and_pools_over_time():
+    torch.manual_seed(0)
+    m = build_model("text-cnn", ModelSpec((6,), 2, vocab_size=20)).eval()
+    short = torch.tensor([[5, 6, 7, 0, 0, 0]])
+    longer = torch.tensor([[5, 6, 7, 0, 0, 0, 0, 0, 0, 0]])
+    with torch.no_grad():
+        assert torch.allclose(m(short), m(longer), atol=1e-6)  # padding never enters the pooling
+    with pytest.raises(InvalidParameterError, match="needs a vocabulary"):
+        build_model("text-cnn", ModelSpec((6,), 2))
+
+
 def test_sklearn_adapter_and_as_classifier():
     texts = ["free prize", "cash win", "hello friend", "see you"] * 5
     y = np.array([1, 1, 0, 0] * 5)

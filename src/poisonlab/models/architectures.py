@@ -105,6 +105,35 @@ class TextBag(nn.Module):
         return self.classifier(self.embedding(self.bag(ids)))
 
 
+class TextCNN(nn.Module):
+    """Word embeddings -> parallel 1-D convolutions (widths 3, 4, 5) -> ReLU -> max over time ->
+    Linear -> ReLU -> Linear: the CNN for sentence classification of Kim (2014).
+
+    Max-over-time pooling reads each n-gram filter's strongest match wherever it occurs, so one
+    word carries the same weight in a short or a long text (a mean of embeddings dilutes it by the
+    text's length). Padding (id 0) is masked out of the pooling.
+    """
+
+    feature_layer = "embedding"
+
+    def __init__(self, vocab_size: int, n_classes: int, embed_dim: int = 64, filters: int = 64,
+                 widths: Sequence[int] = (3, 4, 5), hidden: int = 64) -> None:
+        super().__init__()
+        self.words = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
+        self.ngram = nn.ModuleList(nn.Conv1d(embed_dim, filters, w, padding=w // 2) for w in widths)
+        self.embedding = nn.Sequential(nn.Linear(filters * len(widths), hidden), nn.ReLU())
+        self.classifier = nn.Linear(hidden, n_classes)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        x = self.words(ids).transpose(1, 2)                       # (B, E, T)
+        pad = (ids == 0).unsqueeze(1)                              # (B, 1, T)
+        pooled = []
+        for conv in self.ngram:
+            h = torch.relu(conv(x))[..., : ids.shape[1]]           # even widths give T + 1
+            pooled.append(h.masked_fill(pad, 0.0).amax(dim=2))     # ReLU >= 0: masked = 0 is neutral
+        return self.classifier(self.embedding(torch.cat(pooled, dim=1)))
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """What a model factory needs to know about the data."""
@@ -131,6 +160,7 @@ ARCHITECTURES = {
     "cifar-cnn": _conv(widths=(32, 64, 128), hidden=256),
     "audio-cnn": _conv(widths=(16, 32, 64), hidden=128),
     "text-bag": lambda s, **kw: TextBag(s.vocab_size, s.n_classes, **kw),
+    "text-cnn": lambda s, **kw: TextCNN(s.vocab_size, s.n_classes, **kw),
 }
 
 #: The architecture each modality uses when the user names none.
@@ -141,6 +171,6 @@ def build_model(name: str, spec: ModelSpec, **kwargs) -> nn.Module:
     """Build a named architecture for ``spec`` (weights are initialised when training starts)."""
     if name not in ARCHITECTURES:
         raise InvalidParameterError(f"unknown architecture {name!r}; available: {sorted(ARCHITECTURES)}")
-    if name == "text-bag" and not spec.vocab_size:
-        raise InvalidParameterError("architecture 'text-bag' needs a vocabulary (text input)")
+    if name.startswith("text-") and not spec.vocab_size:
+        raise InvalidParameterError(f"architecture {name!r} needs a vocabulary (text input)")
     return ARCHITECTURES[name](spec, **kwargs)

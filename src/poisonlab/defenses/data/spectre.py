@@ -14,19 +14,39 @@ from ...registry import register
 from ._perclass import check_features, per_class, principal_projection, relative_to_median
 
 
-def robust_whiten(R: np.ndarray, support_fraction: float | None, seed: int) -> np.ndarray:
-    """Whiten with a robust mean and covariance (Minimum Covariance Determinant).
-
-    ``Z = (R - mu_rob) Sigma_rob^{-1/2}``: in these coordinates clean samples look isotropic,
-    so a small cluster of poisons stands out along its own direction even when it is too small
-    to dominate the plain covariance (SPECTRE section 4.2).
-    """
-    from sklearn.covariance import MinCovDet
-
-    mcd = MinCovDet(support_fraction=support_fraction, random_state=seed).fit(R)
-    w, V = np.linalg.eigh(mcd.covariance_)
+def whiten(R: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``Z = (R - mu_keep) Sigma_keep^{-1/2}``: whiten every row with the mean and covariance of
+    the rows in ``keep`` (near-singular directions floored at 1e-12 of the largest)."""
+    mu = R[keep].mean(axis=0)
+    C = np.atleast_2d(np.cov(R[keep].T, bias=True))
+    w, V = np.linalg.eigh(C)
     w = np.maximum(w, 1e-12 * max(w.max(), 1e-12))
-    return (R - mcd.location_) @ V @ np.diag(w ** -0.5) @ V.T
+    return (R - mu) @ (V * w ** -0.5) @ V.T
+
+
+def robust_whiten(R: np.ndarray, n_trim: int, max_iter: int = 50) -> np.ndarray:
+    """Whiten with a trimmed mean and covariance: the ``n_trim`` rows of largest Mahalanobis norm
+    are left out of the estimate, and the estimate is refitted until that set stops changing.
+
+    These are the concentration steps of Rousseeuw & Van Driessen's fast-MCD started from the
+    whole sample, with the trimming budget of SPECTRE's robust covariance filter (at most
+    ``2 epsilon n`` points removed; Hayase et al. 2021, Algorithm 2, ``limit1 = 2``). Each step
+    cannot increase the determinant of the kept covariance, so the loop terminates. In the
+    whitened coordinates clean samples look isotropic and a small poison cluster stands out
+    along its own direction even when it is too small to dominate the plain covariance.
+    """
+    keep = np.ones(len(R), dtype=bool)
+    n_trim = int(min(max(n_trim, 0), len(R) - R.shape[1] - 1))
+    for _ in range(max_iter):
+        Z = whiten(R, keep)
+        if n_trim <= 0:
+            break
+        new = np.ones(len(R), dtype=bool)
+        new[np.argpartition(-np.einsum("ij,ij->i", Z, Z), n_trim - 1)[:n_trim]] = False
+        if np.array_equal(new, keep):
+            break
+        keep = new
+    return Z
 
 
 def que_scores(Z: np.ndarray, alpha: float = 4.0) -> np.ndarray:
@@ -63,19 +83,23 @@ class Spectre(BaseDetector):
         PCA dimensions kept before robust estimation (the paper uses 32 on CIFAR-10).
     alpha : float, default=4.0
         QUE parameter (the paper's default).
-    support_fraction : float in (0, 1], optional
-        Fraction of each class the robust estimator fits on; default scikit-learn's
-        ``(n + d + 1) / 2``.
+    trim_fraction : float in [0, 0.5), optional
+        Fraction of each class the robust estimate leaves out; default ``2 * contamination``
+        (the paper's ``limit1 = 2`` times its epsilon), at most 0.49.
     contamination : float in (0, 0.5], default=0.05
+        The expected poison fraction epsilon; also the fraction flagged.
     random_state : int, default=0
-        Seeds the MCD search.
+        Kept for the detector contract; the estimate is deterministic.
 
     Limits
     ------
-    The paper's robust estimator is a filtering algorithm with its own epsilon search; this
-    implementation uses the Minimum Covariance Determinant (fast-MCD), also a high-breakdown
-    estimator, and takes epsilon as ``contamination``. Classes with fewer samples than
-    ``2 * n_components`` use fewer components.
+    The paper's robust estimator is the DKK17 covariance filter and its released code also
+    searches the number of components; here the estimate is a trimmed covariance refitted by
+    concentration steps with the same removal budget, and ``n_components`` is fixed. Epsilon is
+    taken from ``contamination``: giving a much smaller value than the real poison share leaves
+    poisons in the estimate and weakens the whitening. Classes with fewer samples than
+    ``2 * n_components`` use fewer components. (A fast-MCD estimate with scikit-learn's default
+    support was tried first: on R14's features it found 23% of 31 poisons where this finds 87%.)
 
     Examples
     --------
@@ -89,11 +113,11 @@ class Spectre(BaseDetector):
     """
 
     def __init__(self, *, n_components: int = 32, alpha: float = 4.0,
-                 support_fraction: float | None = None, contamination: float = 0.05,
+                 trim_fraction: float | None = None, contamination: float = 0.05,
                  random_state: int = 0) -> None:
         self.n_components = n_components
         self.alpha = alpha
-        self.support_fraction = support_fraction
+        self.trim_fraction = trim_fraction
         self.contamination = contamination
         self.random_state = random_state
 
@@ -101,16 +125,17 @@ class Spectre(BaseDetector):
         """Score representations ``X`` (n, d) grouped by labels ``y``."""
         check_scalar(self.n_components, "n_components", numbers.Integral, low=1)
         check_scalar(self.alpha, "alpha", numbers.Real, low=0.0)
-        check_scalar(self.support_fraction, "support_fraction", numbers.Real, low=0.0, high=1.0,
-                     low_inclusive=False, allow_none=True)
+        check_scalar(self.trim_fraction, "trim_fraction", numbers.Real, low=0.0, high=0.5,
+                     high_inclusive=False, allow_none=True)
         check_scalar(self.random_state, "random_state", numbers.Integral, low=0)
         self._check_threshold_params()
         X, y = check_features(X, y, min_per_class=4)
         X = X.astype(np.float64, copy=False)
+        trim = min(0.49, 2 * self.contamination) if self.trim_fraction is None else self.trim_fraction
 
         def score(idx: np.ndarray, c: int) -> np.ndarray:
             P = principal_projection(X[idx], self.n_components)
-            return que_scores(robust_whiten(P, self.support_fraction, self.random_state), self.alpha)
+            return que_scores(robust_whiten(P, int(trim * len(idx))), self.alpha)
 
         raw = per_class(y, score)
         self.raw_scores_ = raw
