@@ -69,3 +69,47 @@ def test_run_reproduction_hands_over_every_finished_seed(monkeypatch):
     final = rep.run_reproduction("RX", seeds=3, on_seed=lambda r: seen.append((r["seeds"], r["partial"])))
     assert seen == [(1, True), (2, True), (3, False)]
     assert final["seeds"] == 3 and final["measured"]["v"]["mean"] == 1.0
+
+
+def _r10_run(asr: dict[str, float]) -> dict:
+    """One seed's R10 record: every run at ASR 0.5 unless given, accuracy unchanged (0.98)."""
+    from poisonlab.evaluation import reproduce_text as rt
+
+    keys = [f"{a}_{r:g}" for a in rt.R10_ATTACKS for r in rt.R10_RATES]
+    keys += [f"badword{k}_0.01" for k in rt.R10_INSERT_SWEEP if k != rt.R10_INSERTS]
+    row = lambda pipe: {"clean_accuracy": 0.98, **{k: {"attack_success_rate": asr.get(f"{pipe} {k}", 0.5),
+                                                       "clean_accuracy": 0.98} for k in keys}}
+    return {"sms": {p: row(p) for p in rt.R10_PIPELINES},
+            "sst2": {p: row(p) for p in ("tfidf-logreg", "text-bag")}}
+
+
+def test_r10_verdict_needs_both_trigger_families_linear_and_torch():
+    from poisonlab.evaluation.reproduce_text import _summarize_r10
+
+    linear = {"tfidf-logreg badword5_0.01": 0.96, "tfidf-logreg addsent_0.01": 0.97}
+    out = _summarize_r10([_r10_run({**linear, "text-cnn addsent_0.01": 1.0})])
+    assert not out["passed"] and "torch missed" in out["verdict"]  # no torch model reaches it with rare words
+    out = _summarize_r10([_r10_run({**linear, "text-cnn addsent_0.01": 1.0, "text-bag badword8_0.01": 0.99})])
+    assert out["passed"] and "(target first reached at x5)" in out["verdict"]
+    assert "text-bag: rare words x3 50.0%, x5 50.0%, x8 99.0% (target first reached at x8)" in out["verdict"]
+    # a clean-accuracy drop of more than a point does not count as reaching it
+    run = _r10_run({**linear, "text-cnn addsent_0.01": 1.0, "text-bag badword8_0.01": 0.99})
+    run["sms"]["tfidf-logreg"]["addsent_0.01"]["clean_accuracy"] = 0.965
+    assert not _summarize_r10([run])["passed"]
+
+
+def test_text_backdoor_grid_runs_every_setting():
+    import numpy as np
+
+    from poisonlab.data.dataset import Dataset, Splits
+    from poisonlab.evaluation.reproduce_text import text_backdoor_grid
+
+    rng = np.random.default_rng(0)
+    ham, spam = ["see you at lunch", "call me later ok", "home soon"], ["win cash prize now", "free entry txt"]
+    y = rng.integers(0, 2, 300)
+    X = np.array([rng.choice(spam if t else ham) + f" w{i % 7}" for i, t in enumerate(y)], dtype=object)
+    ds = lambda s: Dataset(X=X[s], y=y[s], classes=("ham", "spam"), modality="text", ids=np.arange(len(y))[s])
+    out = text_backdoor_grid(Splits(ds(slice(0, 200)), ds(slice(200, None))), 0, 0, rates=(0.05,),
+                             pipelines=("tfidf-logreg",), insert_sweep=(1, 3))
+    assert set(out["tfidf-logreg"]) == {"clean_accuracy", "badword_0.05", "addsent_0.05", "badword1_0.05"}
+    assert out["tfidf-logreg"]["badword_0.05"]["n_poison"] == 10
