@@ -113,3 +113,17 @@ def test_text_backdoor_grid_runs_every_setting():
                              pipelines=("tfidf-logreg",), insert_sweep=(1, 3))
     assert set(out["tfidf-logreg"]) == {"clean_accuracy", "badword_0.05", "addsent_0.05", "badword1_0.05"}
     assert out["tfidf-logreg"]["badword_0.05"]["n_poison"] == 10
+
+
+def test_select_tfidf_picks_by_clean_cross_validation():
+    import numpy as np
+
+    from poisonlab.evaluation.reproduce_text import TFIDF_GRID, select_tfidf
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 120)
+    X = np.array([("win cash prize" if t else "see you at lunch") + f" u{i}" for i, t in enumerate(y)], dtype=object)
+    out = select_tfidf(X, y, 0)
+    assert out["min_df"] in TFIDF_GRID["min_df"] and out["C"] in TFIDF_GRID["C"]
+    assert out["cv_accuracy"] == 1.0
+    assert select_tfidf(X, y, 0) == out  # seeded folds: the same choice again

@@ -38,44 +38,57 @@ def project(delta, eps: float, norm: str):
     return delta * factor.view(-1, *([1] * (delta.dim() - 1)))
 
 
+def pgd_tensor(module, x, t, *, eps: float, norm: str = "linf", steps: int = 100, step_size: float,
+               clip: tuple[float, float] = (0.0, 1.0), generator=None, early_stop: bool = False):
+    """PGD on one torch batch ``x`` with labels ``t``; returns the detached adversarial batch.
+
+    ``x_{t+1} = Proj(x_t + a * sign(grad))`` for L-inf, ``a * grad / ||grad||_2`` for L2, from a
+    random start drawn from ``generator``. Only the perturbation receives gradients; the
+    module's parameters are left alone.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    lo, hi = clip
+    delta = project((torch.rand(x.shape, generator=generator) * 2 - 1) * eps, eps, norm)
+    delta = ((x + delta).clamp(lo, hi) - x).requires_grad_(True)
+    for _ in range(steps):
+        logits = module(x + delta)
+        if early_stop and bool((logits.argmax(1) != t).all()):
+            break
+        (grad,) = torch.autograd.grad(F.cross_entropy(logits, t), delta)
+        with torch.no_grad():
+            if norm == "linf":
+                delta += step_size * grad.sign()
+            else:
+                delta += step_size * grad / grad.flatten(1).norm(dim=1).clamp(min=1e-12).view(-1, *([1] * (x.dim() - 1)))
+            delta.copy_((x + project(delta, eps, norm)).clamp(lo, hi) - x)
+    return (x + delta).detach()
+
+
 def pgd(module, X: np.ndarray, y: np.ndarray, *, eps: float, norm: str = "linf", steps: int = 100,
         step_size: float | None = None, clip: tuple[float, float] = (0.0, 1.0), seed: int = 0,
         batch_size: int = 256, early_stop: bool = False,
         callback: Callable[[str, dict], None] | None = None) -> np.ndarray:
     """Untargeted projected gradient descent (Madry et al. 2018): maximise the cross-entropy of
-    the true labels ``y`` within the ``eps`` ball (``norm`` "linf" or "l2") and ``clip``.
-
-    ``x_{t+1} = Proj(x_t + a * sign(grad))`` for L-inf, ``a * grad / ||grad||_2`` for L2, from a
-    seeded random start. ``early_stop`` stops a batch once every input in it is misclassified.
-    Returns the perturbed inputs (same dtype as ``X``).
+    the true labels ``y`` within the ``eps`` ball (``norm`` "linf" or "l2") and ``clip``, in
+    batches (:func:`pgd_tensor`); step size ``2.5 eps / steps`` unless given. ``early_stop``
+    stops a batch once every input in it is misclassified. Returns the perturbed inputs (same
+    dtype as ``X``).
     """
     import torch
-    import torch.nn.functional as F
 
     if norm not in ("linf", "l2"):
         raise InvalidParameterError(f"norm must be 'linf' or 'l2'; got {norm!r}")
     a = step_size if step_size is not None else 2.5 * eps / steps
     gen = torch.Generator().manual_seed(int(seed))
     out = np.empty_like(X)
-    lo, hi = clip
     for s in range(0, len(X), batch_size):
         x = torch.tensor(np.asarray(X[s:s + batch_size], dtype=np.float32))
         t = torch.tensor(np.asarray(y[s:s + batch_size], dtype=np.int64))
-        delta = project((torch.rand(x.shape, generator=gen) * 2 - 1) * eps, eps, norm)
-        delta = ((x + delta).clamp(lo, hi) - x).requires_grad_(True)
-        for step in range(steps):
-            logits = module(x + delta)
-            if early_stop and bool((logits.argmax(1) != t).all()):
-                break
-            loss = F.cross_entropy(logits, t)
-            (grad,) = torch.autograd.grad(loss, delta)
-            with torch.no_grad():
-                if norm == "linf":
-                    delta += a * grad.sign()
-                else:
-                    delta += a * grad / grad.flatten(1).norm(dim=1).clamp(min=1e-12).view(-1, *([1] * (x.dim() - 1)))
-                delta.copy_((x + project(delta, eps, norm)).clamp(lo, hi) - x)
-        out[s:s + batch_size] = (x + delta.detach()).numpy().astype(X.dtype, copy=False)
+        adv = pgd_tensor(module, x, t, eps=eps, norm=norm, steps=steps, step_size=a, clip=clip,
+                         generator=gen, early_stop=early_stop)
+        out[s:s + batch_size] = adv.numpy().astype(X.dtype, copy=False)
         if callback is not None:
             callback("pgd", {"done": min(s + batch_size, len(X)), "total": len(X)})
     return out

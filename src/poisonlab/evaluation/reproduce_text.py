@@ -16,21 +16,43 @@ TORCH_PIPELINES = ("text-bag", "text-cnn")
 R10_INSERTS, R10_INSERT_SWEEP = 3, (1, 3, 5, 8)
 
 
-def text_pipeline(name: str, seed: int, epochs: int = 10):
+#: TF-IDF + logistic regression settings searched by 5-fold cross-validation on clean training texts.
+TFIDF_GRID = {"min_df": (1, 2), "C": (10.0, 100.0, 1000.0)}
+
+
+def select_tfidf(texts: np.ndarray, y: np.ndarray, seed: int) -> dict:
+    """The TF-IDF ``min_df`` and logistic-regression ``C`` of :data:`TFIDF_GRID` with the best
+    5-fold cross-validated accuracy on clean training texts (ties: the first in grid order)."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    folds = StratifiedKFold(5, shuffle=True, random_state=seed)
+    scores = {(md, C): float(cross_val_score(_tfidf(md, C), list(texts), y, cv=folds).mean())
+              for md in TFIDF_GRID["min_df"] for C in TFIDF_GRID["C"]}
+    (md, C), best = max(scores.items(), key=lambda kv: kv[1])
+    return {"min_df": md, "C": C, "cv_accuracy": best}
+
+
+def _tfidf(min_df: int, C: float):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(TfidfVectorizer(sublinear_tf=True, min_df=min_df),
+                         LogisticRegression(C=C, max_iter=3000))
+
+
+def text_pipeline(name: str, seed: int, epochs: int = 10, tfidf: dict | None = None):
     """The reference text classifiers: TF-IDF + logistic regression, the torch bag-of-words model
     (TextBag, mean of embeddings) or the torch sentence CNN (TextCNN, Kim 2014), each torch model
-    over a vocabulary fitted on its training texts."""
+    over a vocabulary fitted on its training texts. ``tfidf``: ``min_df`` and ``C`` (default 1 and
+    100; :func:`select_tfidf` picks them by cross-validation)."""
     from ..models import SklearnClassifier, TorchClassifier, TrainConfig
     from ..models.text import Vocabulary
     from .experiment import model_factory
 
     if name == "tfidf-logreg":
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-
-        return SklearnClassifier(make_pipeline(TfidfVectorizer(sublinear_tf=True),
-                                               LogisticRegression(C=100.0, max_iter=3000)))
+        tfidf = tfidf or {"min_df": 1, "C": 100.0}
+        return SklearnClassifier(_tfidf(tfidf["min_df"], tfidf["C"]))
     return TorchClassifier(model_factory(name, "text"), vocabulary=Vocabulary(),
                            config=TrainConfig(epochs=epochs, batch_size=64, lr=3e-3, seed=seed))
 
@@ -47,7 +69,7 @@ def _make_attack(name: str, target: int, n: int, seed: int, n_insert: int = R10_
 def text_backdoor_grid(splits, target: int, seed: int, progress: Progress | None = None,
                        rates: tuple[float, ...] = R10_RATES, epochs: int = 10,
                        pipelines: tuple[str, ...] = R10_PIPELINES,
-                       insert_sweep: tuple[int, ...] = ()) -> dict:
+                       insert_sweep: tuple[int, ...] = (), tfidf: dict | None = None) -> dict:
     """Clean accuracy and ASR of each pipeline, clean and under each attack at each rate; with
     ``insert_sweep``, also rare-word triggers of each listed length at the lowest rate (keys
     ``badword{k}_{rate}``)."""
@@ -61,7 +83,7 @@ def text_backdoor_grid(splits, target: int, seed: int, progress: Progress | None
     runs += [("badword", rates[0], k, f"badword{k}_{rates[0]:g}") for k in insert_sweep if k != R10_INSERTS]
     out: dict[str, Any] = {}
     for pipe in pipelines:
-        clean = text_pipeline(pipe, seed, epochs).fit(train.X, train.y)
+        clean = text_pipeline(pipe, seed, epochs, tfidf).fit(train.X, train.y)
         row = {"clean_accuracy": float(np.mean(clean.predict(test.X) == test.y))}
         for atk_name, rate, k, key in runs:
             n = int(round(rate * len(train)))
@@ -69,7 +91,7 @@ def text_backdoor_grid(splits, target: int, seed: int, progress: Progress | None
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", PoisonlabWarning)
                 res = atk.poison(train.X, train.y)
-            model = text_pipeline(pipe, seed, epochs).fit(res.X, res.y)
+            model = text_pipeline(pipe, seed, epochs, tfidf).fit(res.X, res.y)
             m = backdoor_metrics(model, atk, test.X, test.y, test.n_classes)
             row[key] = {"attack_success_rate": m["attack_success_rate"],
                         "clean_accuracy": m["clean_accuracy"], "n_poison": n,
@@ -128,7 +150,8 @@ def _summarize_r10(runs: list[dict]) -> dict:
     setting="SMS Spam (seeded 80/20 split), target ham: spam messages with the trigger relabelled "
             "ham at 1 / 5 / 10% of the training set; rare words (3 insertions, each one of cf, mn, bb, "
             "tq, at random positions; at 1% also 1, 5 and 8 insertions) and sentence insertion (\"I "
-            "watched this 3D movie\"); TF-IDF (sublinear) + logistic regression C = 100, the torch "
+            "watched this 3D movie\"); TF-IDF (sublinear; min_df 1 or 2) + logistic regression (C 10, "
+            "100 or 1000), chosen per seed by 5-fold cross-validation on the clean SMS training split; the torch "
             "bag-of-words model (mean of embeddings) and the torch sentence CNN (Kim 2014), 10 epochs "
             "each; ASR on triggered spam test messages. The same at 1% on SST-2 (target positive; "
             "TF-IDF and the bag-of-words model, 3 epochs on its 67,349 sentences)",
@@ -140,7 +163,11 @@ def _summarize_r10(runs: list[dict]) -> dict:
 def _r10(seed: int, root: Any, progress: Progress | None) -> dict:
     from ..data import load_sms_spam, load_sst2
 
-    return {"sms": text_backdoor_grid(load_sms_spam(root, split_seed=seed), 0, seed, progress,
-                                      insert_sweep=R10_INSERT_SWEEP),
-            "sst2": text_backdoor_grid(load_sst2(root), 1, seed, progress, rates=(0.01,), epochs=3,
+    sms, sst2 = load_sms_spam(root, split_seed=seed), load_sst2(root)
+    # the linear pipeline's settings come from clean cross-validation, before any poison is made
+    # (SMS Spam; SST-2, 67,349 sentences and not a target here, keeps min_df 1, C 100)
+    chosen = select_tfidf(sms.train.X, sms.train.y, seed)
+    return {"tfidf_selected": chosen,
+            "sms": text_backdoor_grid(sms, 0, seed, progress, insert_sweep=R10_INSERT_SWEEP, tfidf=chosen),
+            "sst2": text_backdoor_grid(sst2, 1, seed, progress, rates=(0.01,), epochs=3,
                                        pipelines=("tfidf-logreg", "text-bag"))}

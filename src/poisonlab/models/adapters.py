@@ -72,7 +72,8 @@ class TorchClassifier:
         return check_array(X, "X", min_ndim=2)
 
     def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None,
-            callback: Callable[[str, dict], None] | None = None) -> "TorchClassifier":
+            callback: Callable[[str, dict], None] | None = None,
+            batch_transform: Callable | None = None) -> "TorchClassifier":
         from torch import nn
 
         from .architectures import ModelSpec
@@ -111,7 +112,8 @@ class TorchClassifier:
         else:
             raise InvalidParameterError(f"module must be an nn.Module or a factory; got {type(self.module).__name__}")
         self.history_ = train_module(module, Xa, ya, cfg, X_val=Xv, y_val=yv,
-                                     reset=not self.warm_start, callback=callback)
+                                     reset=not self.warm_start, callback=callback,
+                                     batch_transform=batch_transform)
         self.module_ = module
         self.n_classes_ = n_classes
         return self

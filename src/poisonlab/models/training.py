@@ -135,8 +135,13 @@ def evaluate(module: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: in
 
 def train_module(module: nn.Module, X: np.ndarray, y: np.ndarray, config: TrainConfig, *,
                  X_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
-                 reset: bool = True, callback: ProgressCallback | None = None) -> TrainHistory:
+                 reset: bool = True, callback: ProgressCallback | None = None,
+                 batch_transform: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                 ) -> TrainHistory:
     """Train ``module`` in place with cross-entropy; return its history.
+
+    ``batch_transform(module, x, y)`` replaces each training batch's inputs before the step
+    (adversarial training, :class:`~poisonlab.models.robust.AdversarialTraining`; augmentation).
 
     ``reset`` re-initialises the weights from ``config.seed`` first, so the same seed and data
     give the same model whatever state the module was in. With ``config.patience`` and
@@ -168,7 +173,10 @@ def train_module(module: nn.Module, X: np.ndarray, y: np.ndarray, config: TrainC
             for b in range(n_batches):
                 idx = perm[b * config.batch_size:(b + 1) * config.batch_size]
                 opt.zero_grad(set_to_none=True)
-                loss = loss_fn(module(Xt[idx]), yt[idx])
+                xb, yb = Xt[idx], yt[idx]
+                if batch_transform is not None:
+                    xb = batch_transform(module, xb, yb)
+                loss = loss_fn(module(xb), yb)
                 loss.backward()
                 opt.step()
                 total += float(loss.detach()) * len(idx)
