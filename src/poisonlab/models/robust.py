@@ -30,6 +30,10 @@ class AdversarialTraining:
     norm : {"linf", "l2"}, default="linf"
     clip : (float, float), default=(0, 1)
         Valid input range.
+    ramp : int, default=0
+        Batches over which the radius grows linearly from ``eps / ramp`` to ``eps``. Training at
+        MNIST's eps 0.3 from the first batch can stall at chance accuracy (seen here: 9.9% after
+        5 epochs); a ramp over the first epoch or two avoids it.
     seed : int, default=0
         Seeds the random starts (one generator for the whole run: same seed, same model).
 
@@ -40,11 +44,14 @@ class AdversarialTraining:
     """
 
     def __init__(self, *, eps: float, steps: int = 10, step_size: float | None = None,
-                 norm: str = "linf", clip: tuple[float, float] = (0.0, 1.0), seed: int = 0) -> None:
+                 norm: str = "linf", clip: tuple[float, float] = (0.0, 1.0), ramp: int = 0,
+                 seed: int = 0) -> None:
         check_scalar(eps, "eps", numbers.Real, low=0.0, low_inclusive=False)
         check_scalar(steps, "steps", numbers.Integral, low=1)
         check_scalar(step_size, "step_size", numbers.Real, low=0.0, low_inclusive=False, allow_none=True)
         check_option(norm, "norm", ("linf", "l2"))
+        check_scalar(ramp, "ramp", numbers.Integral, low=0)
+        self.ramp, self.batches_seen = int(ramp), 0
         self.eps, self.steps, self.norm, self.clip = float(eps), int(steps), norm, clip
         self.step_size = 2.5 * self.eps / self.steps if step_size is None else float(step_size)
         self.generator = torch.Generator().manual_seed(int(seed))
@@ -52,5 +59,7 @@ class AdversarialTraining:
     def __call__(self, module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         from ..attacks._gradients import pgd_tensor
 
-        return pgd_tensor(module, x, y, eps=self.eps, norm=self.norm, steps=self.steps,
-                          step_size=self.step_size, clip=self.clip, generator=self.generator)
+        self.batches_seen += 1
+        scale = min(1.0, self.batches_seen / self.ramp) if self.ramp else 1.0
+        return pgd_tensor(module, x, y, eps=self.eps * scale, norm=self.norm, steps=self.steps,
+                          step_size=self.step_size * scale, clip=self.clip, generator=self.generator)
