@@ -107,13 +107,19 @@ def _r5(seed: int, root: Any, progress: Progress | None) -> dict:
 # --- R6: label-consistent ----------------------------------------------------------------------
 
 def _surrogate(val, seed: int, epochs: int = 10):
-    """The attacker's own model: R1's CNN trained on the 10,000 held-out digits, which the
-    victim never sees (Turner et al. craft against a separately trained model)."""
+    """The attacker's own model: R1's CNN adversarially trained (PGD, L-inf 0.3, 7 steps, the
+    radius ramped up over the first 2 epochs) on the 10,000 held-out digits, which the victim
+    never sees. Turner et al. craft against a separately trained *robust* model: its gradients
+    change what the digit looks like, so the victim cannot learn the poisons from their content
+    and has to use the trigger. (Against a standard surrogate, R6 measured ASR 0.4%.)"""
     from ..models import TorchClassifier
+    from ..models.robust import AdversarialTraining
     from .experiment import model_factory
 
-    return TorchClassifier(model_factory("strip-mnist-cnn", "image"),
-                           config=_config(seed + 1000, epochs)).fit(val.X, val.y)
+    cfg = _config(seed + 1000, epochs)
+    ramp = 2 * -(-len(val.X) // cfg.batch_size)
+    return TorchClassifier(model_factory("strip-mnist-cnn", "image"), config=cfg).fit(
+        val.X, val.y, batch_transform=AdversarialTraining(eps=0.3, steps=7, step_size=0.1, ramp=ramp, seed=seed))
 
 
 def _summarize_r6(runs: list[dict]) -> dict:
@@ -128,8 +134,8 @@ def _summarize_r6(runs: list[dict]) -> dict:
     "R6", title="Label-consistent backdoor on MNIST",
     setting="MNIST 50,000 training digits; 500 class-7 images (1% of the training set, 10% of "
             "the class) perturbed by PGD (L-inf eps 0.3, 100 steps) against a surrogate CNN "
-            "trained on the 10,000 held-out digits, then a 3x3 white square bottom-right; labels "
-            "untouched; victim: R1's CNN, Adam 1e-3, 10 epochs. Ablation: the same patch "
+            "adversarially trained (PGD L-inf 0.3) on the 10,000 held-out digits, then a 3x3 "
+            "white square bottom-right; labels untouched; victim: R1's CNN, Adam 1e-3, 10 epochs. Ablation: the same patch "
             "without PGD",
     paper="BackdoorBench CIFAR-10 LC 1%: ASR 90.6%; Turner et al. 2019",
     target="ASR >= 70% at <= 1% of the training set",
@@ -150,6 +156,7 @@ def _r6(seed: int, root: Any, progress: Progress | None) -> dict:
         train, test, atk, architecture="strip-mnist-cnn", config=_config(seed, 10), clean_baseline=False,
         progress=progress, poison_kwargs={"model": surrogate}))
     out["surrogate_seconds"] = surrogate_s
+    out["surrogate_clean_accuracy"] = float(np.mean(surrogate.predict(test.X) == test.y))
     out["crafting_seconds_per_poison"] = out["attack"]["poison_seconds"] / 500
     ablation = LabelConsistent(target=7, n_poison=500, perturb=False, random_state=seed)
     ab = _strip_backdoor_output(run_backdoor(
