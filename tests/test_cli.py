@@ -115,14 +115,31 @@ def test_text_attack_round_trip_without_pickle(tmp_path):
         assert z["X"].dtype.kind == "U"
 
 
-def test_demo_refuses_audio_with_a_pointer(tmp_path, monkeypatch):
-    """Audio triggers act on waveforms before the features the demo trains on: say where to go."""
-    import poisonlab.cli.main as cli
+def _tiny_fsdd(root):
+    """10 digits x 1 speaker x 7 takes of 0.2 s: a tone per digit, so the digits are learnable."""
+    from tests.test_data import _wav
 
-    class FakeSplits:
-        class train:
-            modality = "audio"
+    folder = root / "fsdd" / "recordings"
+    folder.mkdir(parents=True)
+    t = np.arange(1600) / 8000
+    for d in range(10):
+        for take in range(7):
+            wave = 8000 * np.sin(2 * np.pi * (300 + 150 * d) * t + take)
+            _wav(folder / f"{d}_amy_{take}.wav", 8000, wave)
+    return root
 
-    monkeypatch.setattr(cli, "_load", lambda name, root: FakeSplits)
-    r = runner.invoke(app, ["demo", "--dataset", "fsdd", "--out", str(tmp_path / "d.json")])
-    assert r.exit_code == 2 and "modalities.py" in r.output
+
+def test_demo_and_attack_on_audio_work_on_waveforms(tmp_path):
+    """Audio triggers are mixed into the waveform: the demo loads waveforms and trains a model
+    with its own log-mel front end; `attack` writes poisoned waveforms."""
+    root = _tiny_fsdd(tmp_path)
+    r = runner.invoke(app, ["demo", "--dataset", "fsdd", "--data-dir", str(root), "--epochs", "2",
+                            "--poison-rate", "0.2", "--out", str(tmp_path / "d.json")])
+    assert r.exit_code == 0, r.output
+    out = json.loads((tmp_path / "d.json").read_text())
+    assert out["attack"]["name"] == "AudioTrigger" and out["architecture"] == "audio-wave-cnn"
+    r = runner.invoke(app, ["attack", "audio_trigger", "--dataset", "fsdd", "--data-dir", str(root),
+                            "--out", str(tmp_path / "p.npz"), "-p", "poison_rate=0.2"])
+    assert r.exit_code == 0, r.output
+    z = np.load(tmp_path / "p.npz")
+    assert z["X"].shape == (20, 8000) and z["poison_mask"].sum() == 4  # takes 5-6 are the train split

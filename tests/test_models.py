@@ -189,3 +189,17 @@ def test_adversarial_training_buys_robustness_and_checks_its_parameters():
         AdversarialTraining(eps=0)
     with pytest.raises(InvalidParameterError, match="norm"):
         AdversarialTraining(eps=0.1, norm="l3")
+
+
+def test_logmel_front_end_matches_the_numpy_features():
+    from poisonlab.data.audio import log_mel_spectrogram
+    from poisonlab.models.architectures import LogMel
+
+    w = np.random.default_rng(0).normal(0, 0.1, (3, 4000)).astype(np.float32)
+    ours = LogMel(8000)(torch.tensor(w)).numpy()
+    assert ours.shape == (3, 1, 32, 47)
+    assert np.allclose(ours, log_mel_spectrogram(w, 8000)[:, None], atol=1e-4)
+    m = build_model("audio-wave-cnn", ModelSpec((4000,), 10))
+    assert m(torch.tensor(w)).shape == (3, 10)
+    with pytest.raises(InvalidParameterError, match="shorter than"):
+        build_model("audio-wave-cnn", ModelSpec((100,), 10))

@@ -86,6 +86,47 @@ class ConvNet(nn.Module):
         return self.classifier(self.embedding(self._conv_features(x)))
 
 
+class LogMel(nn.Module):
+    """``log(mel_filterbank @ |STFT|^2 + eps)`` of raw waveforms ``(N, T)`` -> ``(N, 1, n_mels,
+    frames)``, the same numbers as :func:`poisonlab.data.audio.log_mel_spectrogram` (Hann window,
+    no centre padding), computed in torch so a model can take waveforms and an audio trigger
+    mixed into the waveform reaches it unchanged."""
+
+    def __init__(self, sample_rate: int = 8000, n_fft: int = 256, hop: int = 80, n_mels: int = 32,
+                 eps: float = 1e-6) -> None:
+        super().__init__()
+        from ..data.audio import mel_filterbank
+
+        self.n_fft, self.hop, self.eps = n_fft, hop, eps
+        self.register_buffer("window", torch.tensor(np.hanning(n_fft), dtype=torch.float32))
+        self.register_buffer("filters", torch.tensor(mel_filterbank(sample_rate, n_fft, n_mels), dtype=torch.float32))
+
+    def frames(self, n_samples: int) -> int:
+        return (n_samples - self.n_fft) // self.hop + 1
+
+    def forward(self, waves: torch.Tensor) -> torch.Tensor:
+        frames = waves.unfold(1, self.n_fft, self.hop) * self.window      # (N, frames, n_fft)
+        power = torch.fft.rfft(frames, dim=-1).abs() ** 2                   # (N, frames, bins)
+        return torch.log(torch.einsum("mf,ntf->nmt", self.filters, power) + self.eps)[:, None]
+
+
+class WaveConvNet(ConvNet):
+    """:class:`LogMel` front end, then a :class:`ConvNet` on the spectrogram: an audio model that
+    takes raw waveforms ``(N, T)``, so waveform triggers are tested end to end."""
+
+    def __init__(self, n_samples: int, n_classes: int, sample_rate: int = 8000, n_mels: int = 32,
+                 **conv) -> None:
+        front = LogMel(sample_rate, n_mels=n_mels)
+        if n_samples < front.n_fft:
+            raise InvalidParameterError(f"waveforms of {n_samples} samples are shorter than the "
+                                        f"{front.n_fft}-sample STFT window")
+        super().__init__((1, n_mels, front.frames(n_samples)), n_classes, **conv)
+        self.front = front
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(self.front(x))
+
+
 class TextBag(nn.Module):
     """Mean of word embeddings (EmbeddingBag, padding excluded) -> Linear -> ReLU -> Linear.
 
@@ -159,6 +200,9 @@ ARCHITECTURES = {
     "strip-mnist-cnn": _conv(widths=(32, 64), kernel_size=5, padding=0, hidden=128),
     "cifar-cnn": _conv(widths=(32, 64, 128), hidden=256),
     "audio-cnn": _conv(widths=(16, 32, 64), hidden=128),
+    # raw 8 kHz waveforms (N, T) -> log-mel inside the model -> audio-cnn
+    "audio-wave-cnn": lambda s, **kw: WaveConvNet(int(np.prod(s.input_shape)), s.n_classes,
+                                                  **{"widths": (16, 32, 64), "hidden": 128, **kw}),
     "text-bag": lambda s, **kw: TextBag(s.vocab_size, s.n_classes, **kw),
     "text-cnn": lambda s, **kw: TextCNN(s.vocab_size, s.n_classes, **kw),
 }
