@@ -42,9 +42,13 @@ def _parse_params(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def _load(dataset: str, data_dir: Optional[Path]):
-    from ..data import load_dataset
+def _load(dataset: str, data_dir: Optional[Path], *, waveforms: bool = False):
+    """A built-in dataset; with ``waveforms``, audio datasets come as raw waveforms (audio
+    triggers are mixed into the waveform, before any features)."""
+    from ..data import DATASETS, load_dataset
 
+    if waveforms and dataset in DATASETS and DATASETS[dataset][2] == "audio":
+        return load_dataset(dataset, data_dir, features="waveform")
     return load_dataset(dataset, data_dir)
 
 
@@ -71,16 +75,10 @@ def demo(
     from .progress import training_progress
 
     try:
-        splits = _load(dataset, data_dir)
+        splits = _load(dataset, data_dir, waveforms=True)
         modality = splits.train.modality
-        architecture = None
-        if modality == "audio":
-            # audio triggers are mixed into the waveform: load waveforms and let the model
-            # compute its log-mel spectrogram itself
-            from ..data import load_fsdd
-
-            splits = load_fsdd(data_dir, features="waveform")
-            architecture = "audio-wave-cnn"
+        # audio: the model takes waveforms and computes its log-mel spectrogram itself
+        architecture = "audio-wave-cnn" if modality == "audio" else None
         attack = attack or DEMO_ATTACKS[modality]
         kw = {"encoder": splits.encoder} if attack == "tabular_trigger" and getattr(splits, "encoder", None) else {}
         atk = registry.create("attack", attack, poison_rate=poison_rate, target=target, random_state=seed, **kw)
@@ -158,12 +156,8 @@ def attack(
         atk = registry.create("attack", attack_name, **params)
         if input is not None:
             ds = read_npz(input)
-        elif dataset == "fsdd" and attack_name == "audio_trigger":
-            from ..data import load_fsdd
-
-            ds = load_fsdd(data_dir, features="waveform").train  # the trigger goes into the waveform
         else:
-            ds = _load(dataset, data_dir).train
+            ds = _load(dataset, data_dir, waveforms=attack_name == "audio_trigger").train
         needs = _attack_needs(atk, ds, dataset, data_dir, surrogate, architecture, target_index)
         res = atk.poison(ds.X, ds.y, **needs)
     except PoisonlabError as exc:

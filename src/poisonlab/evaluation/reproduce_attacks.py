@@ -135,8 +135,8 @@ def _summarize_r6(runs: list[dict]) -> dict:
     setting="MNIST 50,000 training digits; 500 class-7 images (1% of the training set, 10% of "
             "the class) perturbed by PGD (L-inf eps 0.3, 100 steps) against a surrogate CNN "
             "adversarially trained (PGD L-inf 0.3) on the 10,000 held-out digits, then a 3x3 "
-            "white square bottom-right; labels untouched; victim: R1's CNN, Adam 1e-3, 10 epochs. Ablation: the same patch "
-            "without PGD",
+            "white square bottom-right; labels untouched; victim: R1's CNN, Adam 1e-3, 10 epochs. "
+            "Ablation: the same patch without PGD",
     paper="BackdoorBench CIFAR-10 LC 1%: ASR 90.6%; Turner et al. 2019",
     target="ASR >= 70% at <= 1% of the training set",
     summarize=_summarize_r6,
