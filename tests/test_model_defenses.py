@@ -10,7 +10,7 @@ from poisonlab import AssumptionError, DataError, InvalidParameterError
 from poisonlab.attacks.data import BadNets
 from poisonlab.data import load_digits
 from poisonlab.defenses.inference import STRIP
-from poisonlab.defenses.inference.strip import mean_entropy, mix_words, swap_features
+from poisonlab.defenses.inference.strip import mean_entropy, mix_words, settled, swap_features
 from poisonlab.defenses.model import (
     NeuralCleanse,
     UnsafeModelError,
@@ -92,6 +92,39 @@ def test_strip_bad_input(backdoored_digits):
     det = STRIP(n_overlays=10).fit(s.test.X[:300], model=clf)
     with pytest.raises(DataError, match="do not match"):
         det.score(np.zeros((2, 1, 6, 6)))
+
+
+def test_settled_is_a_z_test_on_the_running_mean():
+    # 4 overlays with entropies summing to 8 (mean 2) and squares to 18: sample var (18/4 - 4) * 4/3
+    total, total_sq = np.array([8.0, 8.0]), np.array([18.0, 18.0])
+    se = np.sqrt((18 / 4 - 4) * 4 / 3) / 2  # 0.408
+    assert settled(total, total_sq, 4, 2.0 - 3.01 * se, 3.0, 0.0).tolist() == [True, True]
+    assert settled(total, total_sq, 4, 2.0 - 2.99 * se, 3.0, 0.0).tolist() == [False, False]
+    # identical entropies: the floor stands in for the spread
+    assert settled(np.array([4.0]), np.array([4.0]), 4, 0.5, 3.0, 0.5).tolist() == [False]
+    assert settled(np.array([4.0]), np.array([4.0]), 4, 0.2, 3.0, 0.5).tolist() == [True]
+
+
+def test_sequential_strip_agrees_with_the_full_run_on_fewer_overlays(backdoored_digits):
+    s, atk, clf = backdoored_digits
+    full = STRIP(n_overlays=40, false_positive_rate=0.05).fit(s.test.X[:300], model=clf)
+    seq = STRIP(n_overlays=40, false_positive_rate=0.05, early_stop=4.0, round_overlays=8).fit(
+        s.test.X[:300], model=clf)
+    assert seq.threshold_ == full.threshold_  # calibrated with all N overlays either way
+    clean, rest = s.test.X[300:], s.test.y[300:]
+    X = np.r_[clean, atk.apply_trigger(clean[rest != 3])]
+    scores, used = seq.score(X, return_overlays=True)
+    agree = (seq.flag(X) == full.flag(X)).mean()
+    assert agree >= 0.97
+    # triggered inputs are far below the boundary and settle early; these digits' clean inputs
+    # lie close to it (8x8 images), so many of them need every overlay
+    assert used[len(clean):].mean() < 0.5 * 40 and used.mean() < 0.8 * 40
+    assert used.min() == 8 and used.max() == 40
+    # inputs that ran all N overlays get exactly the full run's score (the overlays are a prefix)
+    same = used == 40
+    assert np.allclose(scores[same], full.score(X)[same])
+    with pytest.raises(InvalidParameterError, match="early_stop"):
+        STRIP(n_overlays=10, early_stop=-1.0).fit(s.test.X[:300], model=clf)
 
 
 def test_strip_on_text_and_tabular():

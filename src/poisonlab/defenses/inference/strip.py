@@ -15,12 +15,33 @@ from ...registry import register
 SUPERIMPOSE = ("add", "blend", "words", "swap")
 
 
+def overlay_entropy(probs: np.ndarray) -> np.ndarray:
+    """Shannon entropy in bits over *classes* (the last axis) of each overlay's prediction
+    (Gao et al. 2019, eq. 5): ``(..., K) -> (...)``."""
+    from scipy.special import entr  # -p ln p, with 0 ln 0 = 0
+
+    return entr(probs).sum(axis=-1) / np.log(2.0)
+
+
 def mean_entropy(probs: np.ndarray) -> np.ndarray:
     """STRIP's score: Shannon entropy over *classes* of each overlay's prediction, averaged over
     the N overlays of an input (Gao et al. 2019, eq. 5-6). ``probs``: (n_inputs, N, K)."""
-    from scipy.special import entr  # -p ln p, with 0 ln 0 = 0
+    return overlay_entropy(probs).mean(axis=1)
 
-    return entr(probs).sum(axis=2).mean(axis=1) / np.log(2.0)
+
+def settled(total: np.ndarray, total_sq: np.ndarray, count: int, boundary: float, z: float,
+            floor: float) -> np.ndarray:
+    """Which inputs a sequential STRIP may stop for after ``count`` overlays: those whose running
+    mean entropy lies more than ``z`` standard errors from the decision ``boundary``.
+
+    The standard error is ``max(s, floor) / sqrt(count)`` with ``s`` the sample standard
+    deviation of the input's overlay entropies so far; ``floor`` keeps a run of identical
+    entropies from settling an input on no evidence of spread.
+    """
+    mean = total / count
+    var = np.maximum(total_sq / count - mean ** 2, 0.0) * count / max(count - 1, 1)
+    se = np.maximum(np.sqrt(var), floor) / np.sqrt(count)
+    return np.abs(mean - boundary) > z * se
 
 
 def blend_overlays(X: np.ndarray, overlays: np.ndarray, weight: float) -> np.ndarray:
@@ -32,7 +53,8 @@ def blend_overlays(X: np.ndarray, overlays: np.ndarray, weight: float) -> np.nda
 def add_overlays(X: np.ndarray, overlays: np.ndarray, high: float) -> np.ndarray:
     """The paper's image superimposition: ``clip(x + x_overlay, 0, high)`` (OpenCV's
     ``addWeighted(x, 1, x_overlay, 1, 0)`` on saturating pixels), so a trigger keeps its strength."""
-    return np.clip(X[:, None] + overlays, None, high)
+    out = X[:, None] + overlays
+    return np.minimum(out, high, out=out)
 
 
 def swap_features(X: np.ndarray, overlays: np.ndarray, rng: np.random.Generator, fraction: float) -> np.ndarray:
@@ -89,6 +111,18 @@ class STRIP(BaseDetector):
     clip_max : float, optional
         Pixel ceiling of "add"; default 1.0, or the clean inputs' maximum if that is larger
         (255 for uint8-range images).
+    early_stop : float, optional
+        Sequential STRIP (not in the paper): when set, ``score`` and ``flag`` superimpose the
+        overlays in rounds of ``round_overlays`` and stop for an input once its running mean
+        entropy lies more than ``early_stop`` standard errors from the fitted decision boundary
+        (clearly clean or clearly triggered); undecided inputs go on up to ``n_overlays``. The
+        overlays are a prefix of the ones the full run draws, and the threshold is always
+        calibrated with all ``n_overlays``. Most inputs settle after one round, so scoring makes
+        several times fewer predictions; the price is a small chance of a different decision
+        near the boundary (measured in ``benchmarks/bench_model_defenses.py``). ``None``
+        (default) runs the paper's N overlays for every input.
+    round_overlays : int, default=10
+        Overlays per round of the sequential mode.
     random_state : int, default=0
 
     Limits
@@ -118,13 +152,15 @@ class STRIP(BaseDetector):
 
     def __init__(self, *, n_overlays: int = 100, superimpose: str = "auto", weight: float = 0.5,
                  false_positive_rate: float = 0.01, batch_size: int = 64, clip_max: float | None = None,
-                 random_state: int = 0) -> None:
+                 early_stop: float | None = None, round_overlays: int = 10, random_state: int = 0) -> None:
         self.n_overlays = n_overlays
         self.superimpose = superimpose
         self.weight = weight
         self.false_positive_rate = false_positive_rate
         self.batch_size = batch_size
         self.clip_max = clip_max
+        self.early_stop = early_stop
+        self.round_overlays = round_overlays
         self.random_state = random_state
 
     def _mode(self, X: np.ndarray) -> str:
@@ -156,6 +192,8 @@ class STRIP(BaseDetector):
                      high_inclusive=False)
         check_scalar(self.batch_size, "batch_size", numbers.Integral, low=1)
         check_scalar(self.random_state, "random_state", numbers.Integral, low=0)
+        check_scalar(self.early_stop, "early_stop", numbers.Real, low=0.0, low_inclusive=False, allow_none=True)
+        check_scalar(self.round_overlays, "round_overlays", numbers.Integral, low=2)
         self._check_threshold_params()
         X = self._inputs(X)
         rng = np.random.default_rng(self.random_state)
@@ -174,36 +212,76 @@ class STRIP(BaseDetector):
             self.high_ = float(self.clip_max) if self.clip_max is not None else max(1.0, float(X.max()))
         else:
             self.high_ = None
-        reference = self.score(X[perm[half:]])
+        # the threshold always comes from the paper's full N overlays per reference input
+        reference, _ = self._score(X[perm[half:]], sequential=False)
         self._calibrate(reference, reference)
         return self
 
-    def score(self, X: Any) -> np.ndarray:
-        """``log2(K) - mean entropy`` of each input's ``n_overlays`` superimpositions."""
+    def score(self, X: Any, *, return_overlays: bool = False) -> Any:
+        """``log2(K) - mean entropy`` of each input's superimpositions (``n_overlays`` of them,
+        or fewer for inputs settled early when ``early_stop`` is set). With
+        ``return_overlays=True`` also returns how many overlays each input used."""
+        check_is_fitted(self, "threshold_")
+        scores, used = self._score(X, sequential=self.early_stop is not None)
+        return (scores, used) if return_overlays else scores
+
+    def _mix(self, xb: np.ndarray, overlays: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self.mode_ == "add":
+            return add_overlays(xb.astype(np.float32, copy=False), overlays.astype(np.float32, copy=False),
+                                self.high_)
+        if self.mode_ == "blend":
+            return blend_overlays(xb.astype(np.float32, copy=False), overlays.astype(np.float32, copy=False),
+                                  self.weight)
+        if self.mode_ == "swap":
+            return swap_features(xb, overlays, rng, self.weight)
+        return mix_words(xb, overlays, rng, self.weight)
+
+    def _entropies(self, xb: np.ndarray, picks: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        """Per-overlay entropies (n, k) of inputs ``xb`` superimposed with ``pool_[picks]``."""
+        mixed = self._mix(xb, self.pool_[picks], rng)
+        n, k = picks.shape
+        probs = self.model_.predict_proba(mixed.reshape(n * k, *mixed.shape[2:]))
+        return overlay_entropy(probs.reshape(n, k, -1)), probs.shape[1]
+
+    def _score(self, X: Any, *, sequential: bool) -> tuple[np.ndarray, np.ndarray]:
         check_is_fitted(self, "pool_")
         X = self._inputs(X)
         if self.mode_ != "words" and X.shape[1:] != self.pool_.shape[1:]:
             raise DataError(f"inputs of shape {X.shape[1:]} do not match the clean inputs' {self.pool_.shape[1:]}")
         rng = np.random.default_rng([self.random_state, 1])
+        N = self.n_overlays
         out = np.empty(len(X))
-        n_classes = None
+        used = np.full(len(X), N, dtype=np.int64)
+        n_classes = 0
         for start in range(0, len(X), self.batch_size):
             xb = X[start:start + self.batch_size]
-            picks = rng.integers(0, len(self.pool_), size=(len(xb), self.n_overlays))
-            overlays = self.pool_[picks]
-            if self.mode_ == "add":
-                mixed = add_overlays(xb.astype(np.float32), overlays.astype(np.float32), self.high_)
-            elif self.mode_ == "blend":
-                mixed = blend_overlays(xb.astype(np.float32), overlays.astype(np.float32), self.weight)
-            elif self.mode_ == "swap":
-                mixed = swap_features(xb, overlays, rng, self.weight)
-            else:
-                mixed = mix_words(xb, overlays, rng, self.weight)
-            flat = mixed.reshape(len(xb) * self.n_overlays, *mixed.shape[2:])
-            probs = self.model_.predict_proba(flat)
-            n_classes = probs.shape[1]
-            out[start:start + len(xb)] = mean_entropy(probs.reshape(len(xb), self.n_overlays, -1))
-        return np.log2(n_classes) - out if n_classes else out
+            picks = rng.integers(0, len(self.pool_), size=(len(xb), N))
+            if not sequential:
+                ent, n_classes = self._entropies(xb, picks, rng)
+                out[start:start + len(xb)] = ent.mean(axis=1)
+                continue
+            # sequential: rounds of `round_overlays`, only for inputs not yet settled
+            boundary = np.log2(self.n_classes_) - self.threshold_
+            floor = 0.03 * np.log2(self.n_classes_)  # 0.1 bit for 10 classes
+            total = np.zeros(len(xb))
+            total_sq = np.zeros(len(xb))
+            count = 0
+            active = np.arange(len(xb))
+            while len(active):
+                k = min(self.round_overlays, N - count)
+                ent, n_classes = self._entropies(xb[active], picks[active, count:count + k], rng)
+                total[active] += ent.sum(axis=1)
+                total_sq[active] += (ent ** 2).sum(axis=1)
+                count += k
+                if count >= N:
+                    break
+                done = settled(total[active], total_sq[active], count, boundary, self.early_stop, floor)
+                used[start + active[done]] = count
+                active = active[~done]
+            out[start:start + len(xb)] = total / used[start:start + len(xb)]
+        if n_classes:
+            self.n_classes_ = n_classes
+        return (np.log2(n_classes) - out if n_classes else out), used
 
     def flag(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "threshold_")

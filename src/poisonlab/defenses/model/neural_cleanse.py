@@ -53,8 +53,9 @@ class NeuralCleanse(BaseDetector):
 
     Parameters
     ----------
-    epochs : int, default=20
-        Passes over the clean inputs.
+    epochs : int, default=100
+        Most passes over the clean inputs; with early stopping most classes stop after 15-40
+        (R1's MNIST model: all 10 classes in about 30 s on 2 cores).
     batch_size : int, default=32
         Clean inputs per step (each step runs ``batch_size * n_classes`` inputs).
     lr : float, default=0.1
@@ -62,6 +63,13 @@ class NeuralCleanse(BaseDetector):
     init_cost : float, default=1e-3
     asr_threshold : float, default=0.99
     patience : int, default=3
+        Epochs above (below) the threshold before the L1 weight is raised (lowered).
+    cost_multiplier : float, default=1.5
+        The L1 weight is multiplied by this to raise it and divided by its 1.5th power to lower it.
+    early_stop_patience : int or None, default=5
+        A class stops once its weight has been both raised and lowered and its smallest mask has
+        not shrunk by 1% for this many epochs (the reference implementation's rule); ``None``
+        runs every class for all ``epochs``.
     clip_values : (float, float), default=(0.0, 1.0)
         Range of the inputs (the pattern stays inside it).
     contamination : "auto", default="auto"
@@ -72,6 +80,7 @@ class NeuralCleanse(BaseDetector):
     Attributes
     ----------
     l1_norms_, masks_, patterns_ : per class
+    epochs_run_ : epochs each class was optimised for (fewer than ``epochs`` when it stopped early)
     scores_ : the signed anomaly index per class; ``flags_``: classes flagged as backdoor targets.
 
     Limits
@@ -83,8 +92,9 @@ class NeuralCleanse(BaseDetector):
 
     unit = "class"
 
-    def __init__(self, *, epochs: int = 20, batch_size: int = 32, lr: float = 0.1, init_cost: float = 1e-3,
-                 asr_threshold: float = 0.99, patience: int = 3, clip_values: tuple[float, float] = (0.0, 1.0),
+    def __init__(self, *, epochs: int = 100, batch_size: int = 32, lr: float = 0.1, init_cost: float = 1e-3,
+                 asr_threshold: float = 0.99, patience: int = 3, cost_multiplier: float = 1.5,
+                 early_stop_patience: int | None = 5, clip_values: tuple[float, float] = (0.0, 1.0),
                  contamination: Any = "auto", random_state: int = 0) -> None:
         self.epochs = epochs
         self.batch_size = batch_size
@@ -92,6 +102,8 @@ class NeuralCleanse(BaseDetector):
         self.init_cost = init_cost
         self.asr_threshold = asr_threshold
         self.patience = patience
+        self.cost_multiplier = cost_multiplier
+        self.early_stop_patience = early_stop_patience
         self.clip_values = clip_values
         self.contamination = contamination
         self.random_state = random_state
@@ -110,6 +122,8 @@ class NeuralCleanse(BaseDetector):
         check_scalar(self.init_cost, "init_cost", numbers.Real, low=0.0)
         check_scalar(self.asr_threshold, "asr_threshold", numbers.Real, low=0.0, high=1.0, low_inclusive=False)
         check_scalar(self.patience, "patience", numbers.Integral, low=1)
+        check_scalar(self.cost_multiplier, "cost_multiplier", numbers.Real, low=1.0, low_inclusive=False)
+        check_scalar(self.early_stop_patience, "early_stop_patience", numbers.Integral, low=1, allow_none=True)
         self._check_threshold_params()
         module = getattr(model, "module_", model)
         if not isinstance(module, nn.Module):
@@ -146,52 +160,75 @@ class NeuralCleanse(BaseDetector):
         best_l1 = torch.full((n_classes,), float("inf"))
         best_mask = torch.zeros(n_classes, 1, H, W)
         best_pattern = torch.zeros(n_classes, C, H, W)
+        # early stopping per class (the reference implementation's rule): once a class's cost has
+        # been both raised and lowered, stop it when its best L1 has not improved by 1% for
+        # `early_stop_patience` epochs; the remaining classes go on in a smaller batch
+        active = torch.ones(n_classes, dtype=torch.bool)
+        raised = torch.zeros(n_classes, dtype=torch.bool)
+        lowered = torch.zeros(n_classes, dtype=torch.bool)
+        stall = torch.zeros(n_classes, dtype=torch.long)
+        stall_ref = torch.full((n_classes,), float("inf"))
+        self.epochs_run_ = np.zeros(n_classes, dtype=np.int64)
         ce = nn.CrossEntropyLoss(reduction="none")
         n = len(Xt)
+        mult_up, mult_down = float(self.cost_multiplier), float(self.cost_multiplier) ** 1.5
         for epoch in range(self.epochs):
+            act = torch.nonzero(active).flatten()
+            k = len(act)
+            if k == 0:
+                break
             perm = torch.randperm(n, generator=gen)
             hits = torch.zeros(n_classes)
             seen = 0
             for start in range(0, n, self.batch_size):
                 xb = Xt[perm[start:start + self.batch_size]]
                 b = len(xb)
-                mask = (torch.tanh(mask_param) + 1) / 2                      # (K, 1, H, W) in [0, 1]
-                pattern = lo + (torch.tanh(pattern_param) + 1) / 2 * (hi - lo)  # (K, C, H, W)
-                stamped = stamp(xb[None], mask[:, None], pattern[:, None])     # (K, b, C, H, W)
-                logits = module(stamped.reshape(n_classes * b, C, H, W)).reshape(n_classes, b, -1)
-                loss_ce = ce(logits.reshape(n_classes * b, -1), targets.repeat_interleave(b)).reshape(n_classes, b)
+                mask = (torch.tanh(mask_param[act]) + 1) / 2                      # (k, 1, H, W) in [0, 1]
+                pattern = lo + (torch.tanh(pattern_param[act]) + 1) / 2 * (hi - lo)  # (k, C, H, W)
+                stamped = stamp(xb[None], mask[:, None], pattern[:, None])         # (k, b, C, H, W)
+                logits = module(stamped.reshape(k * b, C, H, W)).reshape(k, b, -1)
+                loss_ce = ce(logits.reshape(k * b, -1), targets[act].repeat_interleave(b)).reshape(k, b)
                 l1 = mask.abs().sum(dim=(1, 2, 3))
-                loss = (loss_ce.mean(dim=1) + cost * l1).sum()
+                loss = (loss_ce.mean(dim=1) + cost[act] * l1).sum()
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
                 with torch.no_grad():
-                    hits += (logits.argmax(dim=2) == targets[:, None]).float().sum(dim=1)
+                    hits[act] += (logits.argmax(dim=2) == targets[act][:, None]).float().sum(dim=1)
                 seen += b
             with torch.no_grad():
+                self.epochs_run_[act.numpy()] += 1
                 mask = (torch.tanh(mask_param) + 1) / 2
                 pattern = lo + (torch.tanh(pattern_param) + 1) / 2 * (hi - lo)
                 l1 = mask.abs().sum(dim=(1, 2, 3))
                 asr = hits / seen
-                ok = asr >= self.asr_threshold
+                ok = (asr >= self.asr_threshold) & active
                 better = ok & (l1 < best_l1)
                 best_l1 = torch.where(better, l1, best_l1)
                 best_mask[better] = mask[better]
                 best_pattern[better] = pattern[better]
                 # cost schedule (per class), as the paper's reference implementation
                 up = torch.where(ok, up + 1, torch.zeros_like(up))
-                down = torch.where(ok, torch.zeros_like(down), down + 1)
+                down = torch.where(ok | ~active, torch.zeros_like(down), down + 1)
                 zero = cost == 0
                 cost = torch.where(ok & zero, torch.full_like(cost, float(self.init_cost)), cost)
                 raise_ = (up >= self.patience) & ~zero
                 lower = down >= self.patience
-                cost = torch.where(raise_, cost * 1.5, cost)
-                cost = torch.where(lower, cost / 1.5 ** 1.5, cost)
+                cost = torch.where(raise_, cost * mult_up, cost)
+                cost = torch.where(lower, cost / mult_down, cost)
                 up = torch.where(raise_, torch.zeros_like(up), up)
                 down = torch.where(lower, torch.zeros_like(down), down)
+                raised |= raise_
+                lowered |= lower
+                if self.early_stop_patience is not None:
+                    found = torch.isfinite(best_l1) & active
+                    stalled = found & (best_l1 >= 0.99 * stall_ref)
+                    stall = torch.where(stalled, stall + 1, torch.zeros_like(stall))
+                    stall_ref = torch.where(found, torch.minimum(stall_ref, best_l1), stall_ref)
+                    active &= ~(raised & lowered & (stall >= self.early_stop_patience))
             if callback is not None:
-                callback("epoch", {"epoch": epoch + 1, "epochs": self.epochs,
-                                   "train_loss": float(loss.detach()) / n_classes})
+                callback("epoch", {"epoch": epoch + 1, "epochs": self.epochs, "active_classes": k,
+                                   "train_loss": float(loss.detach()) / k})
         # a class that never reached the threshold keeps its last mask (reported as such)
         never = torch.isinf(best_l1)
         with torch.no_grad():
