@@ -90,3 +90,22 @@ def test_monitor_fit_save_load_score(weights, tmp_path):
     np.savez(batch, X=np.zeros((3, 1, 5, 5)))
     r = runner.invoke(app, ["monitor", "score", "--monitor", str(mon), "--input", str(batch), "--out", str(out)])
     assert r.exit_code == 2 and "do not match" in r.output
+
+
+def test_monitor_with_early_stop_keeps_it_and_agrees(weights, tmp_path):
+    path, atk, s = weights
+    X = np.r_[s.train.X[:50], atk.apply_trigger(s.train.X[s.train.y != 3][:50])]
+    batch = tmp_path / "batch.npz"
+    np.savez(batch, X=X)
+    flags = {}
+    for name, extra in (("full", []), ("seq", ["--early-stop", "4"])):
+        mon = tmp_path / name
+        r = runner.invoke(app, ["monitor", "fit", "--model", str(path), "--dataset", "digits", "--out", str(mon),
+                                "--n-clean", "400", "--n-overlays", "20", "--false-positive-rate", "0.05", *extra])
+        assert r.exit_code == 0, r.output
+        out = tmp_path / f"{name}.csv"
+        r = runner.invoke(app, ["monitor", "score", "--monitor", str(mon), "--input", str(batch), "--out", str(out)])
+        assert r.exit_code == 0, r.output
+        flags[name] = np.loadtxt(out, delimiter=",", skiprows=1)[:, 2]
+    assert json.loads((tmp_path / "seq" / "monitor.json").read_text())["params"]["early_stop"] == 4.0
+    assert (flags["seq"] == flags["full"]).mean() >= 0.95
