@@ -129,6 +129,18 @@ def test_label_consistent_bad_input():
         LabelConsistent(n_poison=2).poison(X, y, model=object())
     with pytest.raises(InvalidParameterError, match="only 20 samples in target class 0"):
         LabelConsistent(target=0, n_poison=25).poison(X, y, model=model)
+    with pytest.raises(InvalidParameterError, match="pattern"):
+        LabelConsistent(n_poison=2, pattern="stripes").poison(X, y, model=model)
+
+
+def test_label_consistent_four_corner_checkerboard():
+    atk = LabelConsistent(patch_size=3, pattern="checkerboard", location="four-corners")
+    out = atk.apply_trigger(np.full((2, 1, 10, 10), 0.5))
+    board = np.array([[1.0, 0, 1], [0, 1, 0], [1, 0, 1]])
+    for rs, cs in ((slice(0, 3), slice(0, 3)), (slice(0, 3), slice(7, 10)), (slice(7, 10), slice(0, 3)),
+                   (slice(7, 10), slice(7, 10))):
+        assert np.array_equal(out[0, 0, rs, cs], board)
+    assert (out[:, :, 3:7, :] == 0.5).all()  # nothing between the corners
 
 
 # --- linear models ---------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from .._gradients import pgd, torch_module
 from ..triggers import patch_pattern, stamp_patch
 from ._clean_label import CleanLabelBackdoor
 
+FOUR_CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
+
 
 @register("attack", "label_consistent")
 class LabelConsistent(CleanLabelBackdoor):
@@ -42,7 +44,11 @@ class LabelConsistent(CleanLabelBackdoor):
     step_size : float, optional
         Default ``2.5 * eps / steps``.
     patch_size : int, default=3
+    pattern : {"square", "checkerboard"}, default="square"
+        The patch: all ``value``, or black and white as in Turner et al.
     location : str or (row, col), default="bottom-right"
+        A corner, "center", (row, col), or "four-corners": the patch in every corner, as
+        Turner et al. place it so that it survives flips and crops.
     value : float, default=1.0
         Patch intensity.
     clip : (float, float), default=(0, 1)
@@ -71,7 +77,7 @@ class LabelConsistent(CleanLabelBackdoor):
 
     def __init__(self, *, target: int = 0, poison_rate: float | None = 0.01, n_poison: int | None = None,
                  eps: float = 0.3, norm: str = "linf", steps: int = 100, step_size: float | None = None,
-                 patch_size: int = 3, location: Any = "bottom-right", value: float = 1.0,
+                 patch_size: int = 3, pattern: str = "square", location: Any = "bottom-right", value: float = 1.0,
                  clip: Any = (0.0, 1.0), early_stop: bool = False, perturb: bool = True,
                  random_state: Any = None, callback: Any = None) -> None:
         self.target = target
@@ -82,6 +88,7 @@ class LabelConsistent(CleanLabelBackdoor):
         self.steps = steps
         self.step_size = step_size
         self.patch_size = patch_size
+        self.pattern = pattern
         self.location = location
         self.value = value
         self.clip = clip
@@ -98,6 +105,7 @@ class LabelConsistent(CleanLabelBackdoor):
                      high=span if self.norm == "linf" else None, high_inclusive=False)
         check_scalar(self.steps, "steps", numbers.Integral, low=1)
         check_scalar(self.patch_size, "patch_size", numbers.Integral, low=1)
+        check_option(self.pattern, "pattern", ("square", "checkerboard"))
 
     def _prepare(self, X, y, idx, rng, *, model=None, **_):
         module = torch_module(model, X)
@@ -108,5 +116,9 @@ class LabelConsistent(CleanLabelBackdoor):
                    early_stop=self.early_stop, callback=self.callback)
 
     def _apply_trigger(self, X: np.ndarray, *, test: bool = False) -> np.ndarray:
-        return stamp_patch(X, patch_pattern("square", int(self.patch_size)), self.location,
-                           value=float(self.value))
+        pattern = patch_pattern(self.pattern, int(self.patch_size))
+        corners = FOUR_CORNERS if isinstance(self.location, str) and self.location == "four-corners" \
+            else (self.location,)
+        for where in corners:
+            X = stamp_patch(X, pattern, where, value=float(self.value))
+        return X
