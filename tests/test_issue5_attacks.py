@@ -131,6 +131,25 @@ def test_label_consistent_bad_input():
         LabelConsistent(target=0, n_poison=25).poison(X, y, model=model)
     with pytest.raises(InvalidParameterError, match="pattern"):
         LabelConsistent(n_poison=2, pattern="stripes").poison(X, y, model=model)
+    with pytest.raises(InvalidParameterError, match="direction"):
+        LabelConsistent(n_poison=2, direction="sideways").poison(X, y, model=model)
+
+
+def test_label_consistent_random_class_direction_moves_poisons_toward_other_classes():
+    import torch
+
+    X, y = _images(n=120)
+    X[np.arange(120), 0, y, y] = 1.0
+    model = _surrogate(X, y)
+    res = LabelConsistent(target=1, n_poison=20, eps=0.5, steps=30, patch_size=2, direction="random-class",
+                          random_state=0).poison(X, y, model=model)
+    adv = res.X[res.indices].copy()
+    adv[:, :, 8:, 8:] = X[res.indices][:, :, 8:, 8:]  # judge the perturbation, not the patch
+    with torch.no_grad():
+        before = torch.softmax(model.module_(torch.as_tensor(X[res.indices])), 1)[:, 1]
+        after = torch.softmax(model.module_(torch.as_tensor(adv)), 1)[:, 1]
+    assert float(after.mean()) < float(before.mean()) - 0.2  # away from the (true) target class
+    assert np.abs(res.X - X)[res.indices][:, :, :8, :8].max() <= 0.5 + 1e-6
 
 
 def test_label_consistent_four_corner_checkerboard():

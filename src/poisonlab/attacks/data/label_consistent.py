@@ -40,6 +40,10 @@ class LabelConsistent(CleanLabelBackdoor):
         Perturbation budget in input units (0.3 in L-inf is the usual MNIST budget; the paper
         uses 8-16/255 on CIFAR-10).
     norm : {"linf", "l2"}, default="linf"
+    direction : {"away", "random-class"}, default="away"
+        "away": the paper's eq. 1, maximise the loss of the true label. "random-class": descend
+        toward a class drawn at random for each image (never the target), so the poisons carry
+        features of different classes rather than one shared perturbation style.
     steps : int, default=100
     step_size : float, optional
         Default ``2.5 * eps / steps``.
@@ -76,7 +80,7 @@ class LabelConsistent(CleanLabelBackdoor):
     needs = ("model",)
 
     def __init__(self, *, target: int = 0, poison_rate: float | None = 0.01, n_poison: int | None = None,
-                 eps: float = 0.3, norm: str = "linf", steps: int = 100, step_size: float | None = None,
+                 eps: float = 0.3, norm: str = "linf", direction: str = "away", steps: int = 100, step_size: float | None = None,
                  patch_size: int = 3, pattern: str = "square", location: Any = "bottom-right", value: float = 1.0,
                  clip: Any = (0.0, 1.0), early_stop: bool = False, perturb: bool = True,
                  random_state: Any = None, callback: Any = None) -> None:
@@ -85,6 +89,7 @@ class LabelConsistent(CleanLabelBackdoor):
         self.n_poison = n_poison
         self.eps = eps
         self.norm = norm
+        self.direction = direction
         self.steps = steps
         self.step_size = step_size
         self.patch_size = patch_size
@@ -99,6 +104,7 @@ class LabelConsistent(CleanLabelBackdoor):
 
     def _fit_trigger(self, X, rng):
         check_option(self.norm, "norm", ("linf", "l2"))
+        check_option(self.direction, "direction", ("away", "random-class"))
         span = float(self.clip[1]) - float(self.clip[0])
         # an L-inf budget as wide as the value range is no budget at all
         check_scalar(self.eps, "eps", numbers.Real, low=0.0, low_inclusive=False,
@@ -111,9 +117,16 @@ class LabelConsistent(CleanLabelBackdoor):
         module = torch_module(model, X)
         if not self.perturb:
             return np.array(X[idx], copy=True)
-        return pgd(module, X[idx], y[idx], eps=float(self.eps), norm=self.norm, steps=int(self.steps),
-                   step_size=self.step_size, clip=tuple(self.clip), seed=int(rng.integers(2**31)),
-                   early_stop=self.early_stop, callback=self.callback)
+        seed = int(rng.integers(2**31))
+        goal, targeted = y[idx], False
+        if self.direction == "random-class":
+            # a class other than the target for each image: draw from K - 1 and skip the target
+            goal = rng.integers(0, self.n_classes_ - 1, size=len(idx))
+            goal = goal + (goal >= self.target)
+            targeted = True
+        return pgd(module, X[idx], goal, eps=float(self.eps), norm=self.norm, steps=int(self.steps),
+                   step_size=self.step_size, clip=tuple(self.clip), seed=seed,
+                   early_stop=self.early_stop, targeted=targeted, callback=self.callback)
 
     def _apply_trigger(self, X: np.ndarray, *, test: bool = False) -> np.ndarray:
         pattern = patch_pattern(self.pattern, int(self.patch_size))
