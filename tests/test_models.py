@@ -205,24 +205,16 @@ def test_logmel_front_end_matches_the_numpy_features():
         build_model("audio-wave-cnn", ModelSpec((100,), 10))
 
 
-def test_image_inference_in_channels_last_matches_and_falls_back_for_view_models():
-    class ViewNet(torch.nn.Module):  # .view() on a channels-last activation raises
-        def __init__(self):
-            super().__init__()
-            self.conv = torch.nn.Conv2d(3, 4, 3)
-            self.head = torch.nn.Linear(4 * 6 * 6, 3)
-
-        def forward(self, x):
-            h = self.conv(x)
-            return self.head(h.view(h.shape[0], -1))
-
+def test_inference_copy_is_frozen_channels_last_and_matches():
     torch.manual_seed(0)
+    module = build_model("cnn", ModelSpec((3, 8, 8), 3), widths=(8, 16), hidden=16).eval()
     X = np.random.default_rng(0).random((7, 3, 8, 8)).astype(np.float32)
-    for module in (build_model("cnn", ModelSpec((3, 8, 8), 3), widths=(8, 16), hidden=16), ViewNet()):
-        module.eval()
-        with torch.no_grad():
-            expected = module(torch.as_tensor(X)).numpy()
-        clf = TorchClassifier.from_trained(module)
-        assert np.allclose(clf.logits(X), expected, atol=1e-5)
-        assert all(p.is_contiguous() for p in module.parameters())  # the module is not re-laid
-    assert clf._channels_last is False  # the view model fell back to the ordinary layout
+    clf = TorchClassifier.from_trained(module, n_classes=3)
+    fast = clf.inference_copy()
+    assert np.allclose(fast.logits(X), clf.logits(X), atol=1e-5)
+    assert fast.module_ is not module and all(p.is_contiguous() for p in module.parameters())
+    conv = [p for p in fast.module_.parameters() if p.dim() == 4]
+    assert conv and all(p.is_contiguous(memory_format=torch.channels_last) for p in conv)
+    with torch.no_grad():  # later changes to the original do not reach the copy
+        next(module.parameters()).add_(1.0)
+    assert not np.allclose(fast.logits(X), clf.logits(X), atol=1e-5)

@@ -174,7 +174,7 @@ def load_monitor(folder: Path):
         det.pool_ = z["pool"]
     module = model_factory(meta["architecture"], meta["modality"])(ModelSpec(tuple(meta["input_shape"]), meta["n_classes"]))
     module.load_state_dict(load_state_dict(folder / "model.safetensors"))
-    det.model_ = TorchClassifier.from_trained(module.eval())
+    det.model_ = TorchClassifier.from_trained(module.eval()).inference_copy()
     det.mode_, det.high_, det.threshold_ = meta["mode"], meta["high"], float(meta["threshold"])
     det.n_classes_ = int(meta["n_classes"])
     return det

@@ -125,6 +125,10 @@ class STRIP(BaseDetector):
         Overlays per round of the sequential mode.
     random_state : int, default=0
 
+    A torch model is scored through a frozen copy taken at ``fit`` (its convolution weights in
+    channels-last layout, about 2x faster on CPU): the threshold belongs to the model as it was
+    then, so refit after retraining it.
+
     Limits
     ------
     Input-specific or sample-dependent triggers (WaNet, clean-label feature collision) keep the
@@ -205,6 +209,10 @@ class STRIP(BaseDetector):
         self.model_ = as_classifier(model)
         if not hasattr(self.model_, "predict_proba"):
             raise DataError("STRIP needs a model with predict_proba")
+        if hasattr(self.model_, "inference_copy"):
+            # a frozen copy: the threshold belongs to the model as it is now, and a torch CNN
+            # runs its many overlays about 2x faster with channels-last weights
+            self.model_ = self.model_.inference_copy()
         self.pool_ = X[perm[:half]]
         self.mode_ = self._mode(X)
         check_scalar(self.clip_max, "clip_max", numbers.Real, allow_none=True)
