@@ -26,6 +26,15 @@ def _backdoor_summary(runs: list[dict], *, clean_min: float | None, asr_min: flo
             "verdict": verdict}
 
 
+def _victim_run(train, test, atk, seed: int, epochs: int, progress: Progress | None, **poison_kwargs) -> dict:
+    """Poison ``train`` with ``atk`` and train R1's CNN on it (no clean baseline): the run of
+    :func:`~poisonlab.evaluation.experiment.run_backdoor`, models included."""
+    from .experiment import run_backdoor
+
+    return run_backdoor(train, test, atk, architecture="strip-mnist-cnn", config=_config(seed, epochs),
+                        clean_baseline=False, progress=progress, poison_kwargs=poison_kwargs or None)
+
+
 def _strip_backdoor_output(out: dict) -> dict:
     out = dict(out)
     out.pop("models", None), out.pop("poison_result", None)
@@ -59,15 +68,12 @@ def _summarize_r3(runs: list[dict]) -> dict:
 )
 def _r3(seed: int, root: Any, progress: Progress | None) -> dict:
     from ..attacks.data import Blended
-    from .experiment import run_backdoor
 
     train, _val, test = _mnist(root)
     counts = {}
     for n in R3_COUNTS:
         atk = Blended(target=7, n_poison=n, alpha=0.2, random_state=seed)
-        out = _strip_backdoor_output(run_backdoor(train, test, atk, architecture="strip-mnist-cnn",
-                                                  config=_config(seed, 10), clean_baseline=False,
-                                                  progress=progress))
+        out = _strip_backdoor_output(_victim_run(train, test, atk, seed, 10, progress))
         counts[str(n)] = {"attack_success_rate": out["poisoned"]["attack_success_rate"],
                           "clean_accuracy": out["poisoned"]["clean_accuracy"],
                           "train_seconds": out["poisoned"]["train_seconds"]}
@@ -106,13 +112,11 @@ def _summarize_r4(runs: list[dict]) -> dict:
 def _r4(seed: int, root: Any, progress: Progress | None) -> dict:
     from ..attacks.data import SIG
     from ..evaluation.metrics import backdoor_metrics
-    from .experiment import run_backdoor
 
     train, val, test = _mnist(root)
     n = int(round(0.30 * np.sum(train.y == 7)))
     atk = SIG(target=7, n_poison=n, delta=30 / 255, frequency=6, clip=(0.0, 1.0), random_state=seed)
-    out = run_backdoor(train, test, atk, architecture="strip-mnist-cnn", config=_config(seed, R4_EPOCHS),
-                       clean_baseline=False, progress=progress)
+    out = _victim_run(train, test, atk, seed, R4_EPOCHS, progress)
     model = out["models"]["poisoned"]
     out = _strip_backdoor_output(out)
     out["asr_by_test_delta"] = {
@@ -137,13 +141,10 @@ def _summarize_r5(runs: list[dict]) -> dict:
 )
 def _r5(seed: int, root: Any, progress: Progress | None) -> dict:
     from ..attacks.data import WaNet
-    from .experiment import run_backdoor
 
     train, val, test = _mnist(root)
     atk = WaNet(target=7, poison_rate=0.1, k=4, strength=0.5, cross_ratio=2.0, random_state=seed)
-    out = run_backdoor(train, test, atk, architecture="strip-mnist-cnn", config=_config(seed, 10),
-                       clean_baseline=False, progress=progress)
-    return _strip_backdoor_output(out)
+    return _strip_backdoor_output(_victim_run(train, test, atk, seed, 10, progress))
 
 
 # --- R6: label-consistent ----------------------------------------------------------------------
@@ -212,7 +213,6 @@ def _r6(seed: int, root: Any, progress: Progress | None) -> dict:
 
     from ..attacks._gradients import pgd
     from ..attacks.data import LabelConsistent
-    from .experiment import run_backdoor
 
     train, val, test = _mnist(root)
     t0 = time.perf_counter()
@@ -225,8 +225,7 @@ def _r6(seed: int, root: Any, progress: Progress | None) -> dict:
     models, results = {}, {}
     for name, extra in R6_VARIANTS.items():
         atk = LabelConsistent(target=7, n_poison=500, steps=100, random_state=seed, **extra)
-        run = run_backdoor(train, test, atk, architecture="strip-mnist-cnn", config=_config(seed, 10),
-                           clean_baseline=False, progress=progress, poison_kwargs={"model": surrogate})
+        run = _victim_run(train, test, atk, seed, 10, progress, model=surrogate)
         models[name], results[name] = run["models"]["poisoned"], run["poison_result"]
         variants[name] = {"attack_success_rate": run["poisoned"]["attack_success_rate"],
                           "clean_accuracy": run["poisoned"]["clean_accuracy"],

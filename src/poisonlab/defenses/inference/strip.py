@@ -196,8 +196,7 @@ class STRIP(BaseDetector):
                      high_inclusive=False)
         check_scalar(self.batch_size, "batch_size", numbers.Integral, low=1)
         check_scalar(self.random_state, "random_state", numbers.Integral, low=0)
-        check_scalar(self.early_stop, "early_stop", numbers.Real, low=0.0, low_inclusive=False, allow_none=True)
-        check_scalar(self.round_overlays, "round_overlays", numbers.Integral, low=2)
+        self._check_sequential()
         self._check_threshold_params()
         X = self._inputs(X)
         rng = np.random.default_rng(self.random_state)
@@ -221,7 +220,8 @@ class STRIP(BaseDetector):
         else:
             self.high_ = None
         # the threshold always comes from the paper's full N overlays per reference input
-        reference, _ = self._score(X[perm[half:]], sequential=False)
+        entropy, _, self.n_classes_ = self._mean_entropies(X[perm[half:]], sequential=False)
+        reference = np.log2(self.n_classes_) - entropy
         self._calibrate(reference, reference)
         return self
 
@@ -230,8 +230,14 @@ class STRIP(BaseDetector):
         or fewer for inputs settled early when ``early_stop`` is set). With
         ``return_overlays=True`` also returns how many overlays each input used."""
         check_is_fitted(self, "threshold_")
-        scores, used = self._score(X, sequential=self.early_stop is not None)
+        self._check_sequential()
+        entropy, used, _ = self._mean_entropies(X, sequential=self.early_stop is not None)
+        scores = np.log2(self.n_classes_) - entropy
         return (scores, used) if return_overlays else scores
+
+    def _check_sequential(self) -> None:
+        check_scalar(self.early_stop, "early_stop", numbers.Real, low=0.0, low_inclusive=False, allow_none=True)
+        check_scalar(self.round_overlays, "round_overlays", numbers.Integral, low=2)
 
     def _mix(self, xb: np.ndarray, overlays: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if self.mode_ == "add":
@@ -251,45 +257,48 @@ class STRIP(BaseDetector):
         probs = self.model_.predict_proba(mixed.reshape(n * k, *mixed.shape[2:]))
         return overlay_entropy(probs.reshape(n, k, -1)), probs.shape[1]
 
-    def _score(self, X: Any, *, sequential: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _mean_entropies(self, X: Any, *, sequential: bool) -> tuple[np.ndarray, np.ndarray, int]:
+        """Mean overlay entropy of each input, the overlays each used, and the number of classes."""
         check_is_fitted(self, "pool_")
         X = self._inputs(X)
         if self.mode_ != "words" and X.shape[1:] != self.pool_.shape[1:]:
             raise DataError(f"inputs of shape {X.shape[1:]} do not match the clean inputs' {self.pool_.shape[1:]}")
         rng = np.random.default_rng([self.random_state, 1])
-        N = self.n_overlays
         out = np.empty(len(X))
-        used = np.full(len(X), N, dtype=np.int64)
+        used = np.full(len(X), self.n_overlays, dtype=np.int64)
         n_classes = 0
         for start in range(0, len(X), self.batch_size):
             xb = X[start:start + self.batch_size]
-            picks = rng.integers(0, len(self.pool_), size=(len(xb), N))
-            if not sequential:
+            picks = rng.integers(0, len(self.pool_), size=(len(xb), self.n_overlays))
+            part = slice(start, start + len(xb))
+            if sequential:
+                out[part], used[part], n_classes = self._sequential(xb, picks, rng)
+            else:
                 ent, n_classes = self._entropies(xb, picks, rng)
-                out[start:start + len(xb)] = ent.mean(axis=1)
-                continue
-            # sequential: rounds of `round_overlays`, only for inputs not yet settled
-            boundary = np.log2(self.n_classes_) - self.threshold_
-            floor = 0.03 * np.log2(self.n_classes_)  # 0.1 bit for 10 classes
-            total = np.zeros(len(xb))
-            total_sq = np.zeros(len(xb))
-            count = 0
-            active = np.arange(len(xb))
-            while len(active):
-                k = min(self.round_overlays, N - count)
-                ent, n_classes = self._entropies(xb[active], picks[active, count:count + k], rng)
-                total[active] += ent.sum(axis=1)
-                total_sq[active] += (ent ** 2).sum(axis=1)
-                count += k
-                if count >= N:
-                    break
+                out[part] = ent.mean(axis=1)
+        return out, used, n_classes
+
+    def _sequential(self, xb: np.ndarray, picks: np.ndarray,
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
+        """Sequential STRIP on one batch: rounds of ``round_overlays`` for the inputs not yet
+        :func:`settled`; returns their mean entropies, the overlays each used, and K."""
+        N, K = self.n_overlays, self.n_classes_
+        boundary = np.log2(K) - self.threshold_
+        floor = 0.03 * np.log2(K)  # 0.1 bit for 10 classes
+        total, total_sq = np.zeros(len(xb)), np.zeros(len(xb))
+        used = np.full(len(xb), N, dtype=np.int64)
+        count, active = 0, np.arange(len(xb))
+        while len(active) and count < N:
+            k = min(self.round_overlays, N - count)
+            ent, K = self._entropies(xb[active], picks[active, count:count + k], rng)
+            total[active] += ent.sum(axis=1)
+            total_sq[active] += (ent ** 2).sum(axis=1)
+            count += k
+            if count < N:
                 done = settled(total[active], total_sq[active], count, boundary, self.early_stop, floor)
-                used[start + active[done]] = count
+                used[active[done]] = count
                 active = active[~done]
-            out[start:start + len(xb)] = total / used[start:start + len(xb)]
-        if n_classes:
-            self.n_classes_ = n_classes
-        return (np.log2(n_classes) - out if n_classes else out), used
+        return total / used, used, K
 
     def flag(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "threshold_")
