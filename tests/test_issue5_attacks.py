@@ -83,11 +83,11 @@ def test_wanet_bad_input():
 
 # --- label-consistent ----------------------------------------------------------------------------
 
-def _surrogate(X, y):
+def _surrogate(X, y, seed=0):
     from poisonlab.models import ModelSpec, TorchClassifier, TrainConfig, build_model
 
     return TorchClassifier(lambda spec: build_model("cnn", spec, widths=(4, 8), hidden=16),
-                           config=TrainConfig(epochs=10, lr=0.01, batch_size=32, seed=0)).fit(X, y)
+                           config=TrainConfig(epochs=10, lr=0.01, batch_size=32, seed=seed)).fit(X, y)
 
 
 def test_label_consistent_pgd_stays_in_budget_and_hurts_the_surrogate():
@@ -312,3 +312,36 @@ def test_gradient_matching_bad_input():
         GradientMatching(n_poison=2).poison(X, y, model=model, target_input=np.zeros((2, 5)))
     with pytest.raises(InvalidParameterError, match="only 20 samples in adversarial class 1"):
         GradientMatching(adversarial_class=1, n_poison=30).poison(X, y, model=model, target_input=X[0])
+
+
+def test_gradient_matching_ensemble_averages_alignment():
+    """With two surrogates the reported loss is the mean of each surrogate's alignment loss at
+    the crafted poisons, and a one-element list gives the same poison as the bare model."""
+    import torch
+    import torch.nn.functional as F
+
+    from poisonlab.attacks.data import GradientMatching
+    from poisonlab.attacks.data.gradient_matching import alignment_loss
+
+    X, y = _images(n=120)
+    X[np.arange(120), 0, y, y] = 1.0
+    models = [_surrogate(X, y, seed=s) for s in (0, 1)]
+    kw = dict(adversarial_class=0, n_poison=10, eps=8 / 255, steps=30, augment=False, random_state=0)
+    res = GradientMatching(**kw).poison(X, y, model=models, target_input=X[1])
+    assert res.info["n_surrogates"] == 2
+
+    def loss(m):
+        ps = [p for p in m.module_.parameters()]
+        tg = torch.autograd.grad(F.cross_entropy(m.module_(torch.tensor(X[1:2])), torch.tensor([0])), ps)
+        pg = torch.autograd.grad(F.cross_entropy(m.module_(torch.tensor(res.X[res.indices])),
+                                                 torch.tensor(y[res.indices])), ps)
+        return float(alignment_loss(pg, tg))
+
+    assert res.info["alignment_loss"] == pytest.approx(np.mean([loss(m) for m in models]), abs=1e-4)
+    one = GradientMatching(**kw).poison(X, y, model=[models[0]], target_input=X[1])
+    bare = GradientMatching(**kw).poison(X, y, model=models[0], target_input=X[1])
+    assert np.array_equal(one.X, bare.X)
+    with pytest.raises(InvalidParameterError, match="non-empty list"):
+        GradientMatching(**kw).poison(X, y, model=[], target_input=X[1])
+    with pytest.raises(InvalidParameterError, match="lr_schedule"):
+        GradientMatching(**{**kw, "lr_schedule": "cosine"}).poison(X, y, model=models[0], target_input=X[1])

@@ -238,3 +238,34 @@ def test_safe_weights_load_and_truncated_files_are_refused(tmp_path):
     assert not scan_model_file(st).safe
     with pytest.raises(DataError, match="does not exist"):
         scan_model_file(tmp_path / "nope.pt")
+
+
+def test_normal_boundary_hand_computed():
+    from scipy.stats import norm
+
+    from poisonlab.base import normal_fpr_threshold
+
+    ref = np.array([1.0, 2.0, 3.0, 4.0] * 25)  # mean 2.5, ML std sqrt(1.25)
+    assert normal_fpr_threshold(ref, 0.01) == pytest.approx(2.5 + norm.ppf(0.99) * np.sqrt(1.25))
+    assert normal_fpr_threshold(ref, 0.5) == pytest.approx(2.5)
+    with pytest.raises(AssumptionError, match="needs at least 100"):
+        normal_fpr_threshold(ref[:50], 0.01)
+    with pytest.raises(AssumptionError, match="vary"):
+        normal_fpr_threshold(np.ones(200), 0.01)
+
+
+def test_strip_normal_boundary_is_the_papers_rule(backdoored_digits):
+    """boundary="normal": the threshold is the FRR percentile of a normal fitted to the clean
+    references (in entropy: mean - z * std), the same overlays and scores as "quantile"."""
+    from scipy.stats import norm
+
+    s, _, clf = backdoored_digits
+    q = STRIP(n_overlays=10, false_positive_rate=0.05).fit(s.test.X[:300], model=clf)
+    n = STRIP(n_overlays=10, false_positive_rate=0.05, boundary="normal").fit(s.test.X[:300], model=clf)
+    assert np.array_equal(q.scores_, n.scores_)
+    entropy = np.log2(10) - n.scores_
+    boundary = entropy.mean() - norm.ppf(0.95) * entropy.std()
+    assert np.log2(10) - n.threshold_ == pytest.approx(boundary)
+    assert np.array_equal(n.flags_, n.scores_ > n.threshold_)
+    with pytest.raises(InvalidParameterError, match="boundary"):
+        STRIP(n_overlays=10, boundary="gauss").fit(s.test.X[:300], model=clf)

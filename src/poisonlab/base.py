@@ -366,8 +366,13 @@ class BaseDetector(Params, ABC):
             check_scalar(value, "false_positive_rate", numbers.Real, low=0.0, high=1.0,
                          low_inclusive=False, high_inclusive=False)
 
-    def _calibrate(self, scores: np.ndarray, reference: np.ndarray | None = None) -> None:
-        """Set ``scores_``, ``threshold_`` and ``flags_`` from fitted (and reference) scores."""
+    def _calibrate(self, scores: np.ndarray, reference: np.ndarray | None = None, *,
+                   rule: str = "quantile") -> None:
+        """Set ``scores_``, ``threshold_`` and ``flags_`` from fitted (and reference) scores.
+
+        ``rule`` applies to ``false_positive_rate``: "quantile" (the empirical quantile of the
+        references, :func:`fpr_threshold`) or "normal" (a normal fitted to them,
+        :func:`normal_fpr_threshold`, for detectors whose paper defines its boundary so)."""
         self._check_threshold_params()
         scores = np.asarray(scores, dtype=np.float64)
         if not np.isfinite(scores).all():
@@ -378,7 +383,10 @@ class BaseDetector(Params, ABC):
             threshold = contamination_threshold(scores, self.contamination)
         else:
             ref = scores if reference is None else np.asarray(reference, dtype=np.float64)
-            threshold = fpr_threshold(ref, self.false_positive_rate)
+            if rule == "normal":
+                threshold = normal_fpr_threshold(ref, self.false_positive_rate)
+            else:
+                threshold = fpr_threshold(ref, self.false_positive_rate)
         self.scores_ = scores
         self.threshold_ = float(threshold)
         self.flags_ = scores > self.threshold_
@@ -413,6 +421,30 @@ def fpr_threshold(reference: np.ndarray, false_positive_rate: float) -> float:
             f"items to set a threshold; got {reference.size}"
         )
     return float(np.quantile(reference, 1.0 - false_positive_rate, method="higher"))
+
+
+def normal_fpr_threshold(reference: np.ndarray, false_positive_rate: float) -> float:
+    """``mean + z_(1 - false_positive_rate) * std`` of clean reference scores: the boundary of a
+    normal distribution fitted to them (maximum likelihood, as ``scipy.stats.norm.fit``), which
+    flags ``false_positive_rate`` of clean units if their scores are normal.
+
+    STRIP (Gao et al. 2019, Sec. V) sets its detection boundary this way: the clean inputs'
+    entropies are assumed normal and the boundary is their FRR percentile. With at least
+    ``ceil(1 / false_positive_rate)`` references, as :func:`fpr_threshold`, and two distinct
+    values (a standard deviation).
+    """
+    from scipy.stats import norm
+
+    need = max(2, int(np.ceil(1.0 / false_positive_rate - 1e-9)))
+    if reference.size < need:
+        raise AssumptionError(
+            f"false_positive_rate={false_positive_rate!r} needs at least {need} clean reference "
+            f"items to set a threshold; got {reference.size}"
+        )
+    sd = float(reference.std())
+    if sd == 0.0:
+        raise AssumptionError("a normal boundary needs clean reference scores that vary; all are equal")
+    return float(reference.mean() + norm.ppf(1.0 - false_positive_rate) * sd)
 
 
 # --- aggregators -----------------------------------------------------------------------------

@@ -128,6 +128,8 @@ def monitor_fit(
     n_clean: int = typer.Option(2000, help="Clean inputs: half overlay pool, half threshold references."),
     n_overlays: int = typer.Option(100),
     false_positive_rate: float = typer.Option(0.01, help="Clean inputs flagged (FRR)."),
+    boundary: str = typer.Option("quantile", help="Threshold rule: 'quantile' (empirical) or 'normal' "
+                                                  "(the paper's normal fit to clean entropies)."),
     early_stop: Optional[float] = typer.Option(
         None, help="Sequential scoring: stop overlaying an input once its mean entropy is this many "
                    "standard errors from the threshold (e.g. 4); default: all N overlays."),
@@ -142,8 +144,8 @@ def monitor_fit(
     try:
         splits = _load(dataset, data_dir)
         module, _ = _module_from_file(model, architecture, splits.test)
-        det = STRIP(n_overlays=n_overlays, false_positive_rate=false_positive_rate, early_stop=early_stop,
-                    random_state=seed).fit(
+        det = STRIP(n_overlays=n_overlays, false_positive_rate=false_positive_rate, boundary=boundary,
+                    early_stop=early_stop, random_state=seed).fit(
             splits.test.X[:n_clean], model=TorchClassifier.from_trained(module))
     except PoisonlabError as exc:
         _fail(exc)

@@ -140,17 +140,28 @@ def _summarize_r1(runs: list[dict]) -> dict:
 _R1_RUNS: dict[tuple[int, Any], dict] = {}
 
 
-def _r1_run(seed: int, root: Any, progress: Progress | None = None) -> dict:
-    """R1's poisoned and clean models for one seed, trained once per process and shared by R1
-    and the defenses that inspect "R1's model" (R11, R12, R13)."""
-    from .experiment import run_backdoor
+def _r1_run(seed: int, root: Any, progress: Progress | None = None, *, clean: bool = True) -> dict:
+    """R1's poisoned model for one seed (and, with ``clean``, the model trained on the clean
+    set), trained once per process and shared by R1 and the defenses that inspect "R1's model"
+    (R11 needs only the poisoned one; R1 and R12 both). Each model is seeded on its own, so
+    which were asked for first does not change them."""
+    from dataclasses import replace
+
+    from .experiment import run_backdoor, train_and_measure
 
     key = (seed, str(root))
+    train, val, test = _mnist(root)
     if key not in _R1_RUNS:
-        train, val, test = _mnist(root)
         _R1_RUNS[key] = run_backdoor(train, test, _badnets_mnist(seed), architecture="strip-mnist-cnn",
-                                     config=_r1_config(seed), validation=val, progress=progress)
-    return _R1_RUNS[key]
+                                     config=_r1_config(seed), validation=val, clean_baseline=False,
+                                     progress=progress)
+    run = _R1_RUNS[key]
+    if clean and "clean" not in run:
+        m = train_and_measure(train, train.X, train.y, test, _badnets_mnist(seed), architecture="strip-mnist-cnn",
+                              config=replace(_r1_config(seed)), validation=val, label="clean", progress=progress)
+        run["models"]["clean"] = m.pop("model")
+        run["clean"] = m
+    return run
 
 
 @reproduction(
@@ -377,13 +388,29 @@ R11_FRRS = (0.03, 0.02, 0.01, 0.005)
 
 
 def _summarize_r11(runs: list[dict]) -> dict:
-    by = {f"{f:g}": {"far": mean_std([r["frr"][f"{f:g}"]["far"] for r in runs]),
-                     "frr_measured": mean_std([r["frr"][f"{f:g}"]["frr_measured"] for r in runs])}
-          for f in R11_FRRS}
-    far1 = by["0.01"]["far"]["mean"]
+    def by_rule(key: str) -> dict:
+        return {f"{f:g}": {"far": mean_std([r[key][f"{f:g}"]["far"] for r in runs]),
+                           "frr_measured": mean_std([r[key][f"{f:g}"]["frr_measured"] for r in runs])}
+                for f in R11_FRRS}
+
+    by = by_rule("frr")
     measured = {"by_setting": {f"FRR {k}": v for k, v in by.items()}}
-    verdict = f"FAR {far1:.2%} at FRR 1% (target <= 2%); " + ", ".join(
+    far1 = by["0.01"]["far"]["mean"]
+    verdict = f"empirical 1% quantile: FAR {far1:.2%} (FRR measured {by['0.01']['frr_measured']['mean']:.2%}); " + ", ".join(
         f"FRR {k}: FAR {v['far']['mean']:.2%}" for k, v in by.items())
+    passed = far1 <= 0.02
+    if all("frr_normal_boundary" in r for r in runs):
+        # the paper's rule (Sec. V): the boundary is the FRR percentile of a normal fitted to the
+        # clean entropies; the target is judged on it, with the FRR it measures beside it
+        nb = by_rule("frr_normal_boundary")
+        measured["paper's normal boundary"] = {f"FRR {k}": v for k, v in nb.items()}
+        far1n, frr1n = nb["0.01"]["far"]["mean"], nb["0.01"]["frr_measured"]["mean"]
+        verdict = (f"paper's boundary (normal fit, FRR 1%): FAR {far1n:.2%} (target <= 2%), FRR measured "
+                   f"{frr1n:.2%}; per seed FAR " + " / ".join(f"{r['frr_normal_boundary']['0.01']['far']:.2%}" for r in runs)
+                   + "; " + verdict)
+        passed = far1n <= 0.02
+    else:
+        verdict = "target <= 2%; " + verdict
     if all("sequential" in r for r in runs):
         seq = {m: mean_std([r["sequential"][m] for r in runs])
                for m in ("far", "frr_measured", "mean_overlays", "decisions_equal_to_full_run")}
@@ -391,22 +418,25 @@ def _summarize_r11(runs: list[dict]) -> dict:
         verdict += (f"; sequential (early_stop 4): FAR {seq['far']['mean']:.2%}, FRR "
                     f"{seq['frr_measured']['mean']:.2%}, {seq['mean_overlays']['mean']:.1f} overlays per input, "
                     f"decisions equal to the full run's on {seq['decisions_equal_to_full_run']['mean']:.2%}")
-    return {"measured": measured, "passed": far1 <= 0.02, "verdict": verdict}
+    return {"measured": measured, "passed": passed, "verdict": verdict}
 
 
 @reproduction(
     "R11", title="STRIP on R1's model",
     setting="R1's poisoned model; N = 100 overlays; overlay pool and threshold references: 4,000 "
             "clean held-out digits (half each); 2,000 clean + 2,000 triggered test digits; boundary "
-            "at FRR 3 / 2 / 1 / 0.5%; also sequential STRIP (early_stop 4, rounds of 10) at FRR 1%",
+            "at FRR 3 / 2 / 1 / 0.5% by the paper's rule (the FRR percentile of a normal fitted to "
+            "the references' entropies) and by the empirical quantile; also sequential STRIP "
+            "(early_stop 4, rounds of 10) at FRR 1%",
     paper="STRIP Table 3, MNIST square trigger: FRR 1% -> FAR 1.85%; 3% -> 0.75%",
     target="FAR <= 2% at FRR 1%",
     summarize=_summarize_r11,
 )
 def _r11(seed: int, root: Any, progress: Progress | None) -> dict:
+    from ..base import normal_fpr_threshold
     from ..defenses.inference import STRIP
 
-    run = _r1_run(seed, root, progress)
+    run = _r1_run(seed, root, progress, clean=False)
     _train, val, test = _mnist(root)
     model, atk = run["models"]["poisoned"], _badnets_mnist(seed)
     rng = np.random.default_rng(seed)
@@ -417,11 +447,13 @@ def _r11(seed: int, root: Any, progress: Progress | None) -> dict:
     trig_idx = rng.choice(trig_pool, 2000, replace=False)
     s_clean = det.score(test.X[clean_idx])
     s_trig = det.score(atk.apply_trigger(test.X[trig_idx]))
-    out = {}
+    out, normal = {}, {}
     for frr in R11_FRRS:
-        thr = float(np.quantile(det.scores_, 1 - frr, method="higher"))
-        out[f"{frr:g}"] = {"threshold": thr, "far": float((s_trig <= thr).mean()),
-                           "frr_measured": float((s_clean > thr).mean())}
+        for rule, into in (("quantile", out), ("normal", normal)):
+            thr = (normal_fpr_threshold(det.scores_, frr) if rule == "normal"
+                   else float(np.quantile(det.scores_, 1 - frr, method="higher")))
+            into[f"{frr:g}"] = {"threshold": thr, "far": float((s_trig <= thr).mean()),
+                                "frr_measured": float((s_clean > thr).mean())}
     # sequential STRIP (early_stop = 4 standard errors, rounds of 10) at FRR 1%: its decisions
     # against the full run's, and the overlays it needed
     # (the same fitted detector: early_stop only changes how score() spends its overlays)
@@ -433,7 +465,8 @@ def _r11(seed: int, root: Any, progress: Progress | None) -> dict:
                   "mean_overlays": float(np.r_[u_clean, u_trig].mean()),
                   "decisions_equal_to_full_run": float(np.r_[(q_clean > thr) == (s_clean > thr),
                                                              (q_trig > thr) == (s_trig > thr)].mean())}
-    return {"frr": out, "sequential": sequential, "asr_of_model": run["poisoned"]["attack_success_rate"]}
+    return {"frr": out, "frr_normal_boundary": normal, "sequential": sequential,
+            "asr_of_model": run["poisoned"]["attack_success_rate"]}
 
 
 def _summarize_r12(runs: list[dict]) -> dict:
@@ -502,7 +535,7 @@ def _r13(seed: int, root: Any, progress: Progress | None) -> dict:
     from ..defenses.model import fine_prune
     from .metrics import attack_success_rate
 
-    run = _r1_run(seed, root, progress)
+    run = _r1_run(seed, root, progress, clean=False)
     train, val, test = _mnist(root)
     atk = _badnets_mnist(seed)
     keep = test.y != 7

@@ -26,12 +26,14 @@ def _backdoor_summary(runs: list[dict], *, clean_min: float | None, asr_min: flo
             "verdict": verdict}
 
 
-def _victim_run(train, test, atk, seed: int, epochs: int, progress: Progress | None, **poison_kwargs) -> dict:
-    """Poison ``train`` with ``atk`` and train R1's CNN on it (no clean baseline): the run of
-    :func:`~poisonlab.evaluation.experiment.run_backdoor`, models included."""
+def _victim_run(train, test, atk, seed: int, epochs: int, progress: Progress | None, *,
+                architecture: str = "strip-mnist-cnn", **poison_kwargs) -> dict:
+    """Poison ``train`` with ``atk`` and train ``architecture`` (default R1's CNN) on it, no
+    clean baseline: the run of :func:`~poisonlab.evaluation.experiment.run_backdoor`, models
+    included."""
     from .experiment import run_backdoor
 
-    return run_backdoor(train, test, atk, architecture="strip-mnist-cnn", config=_config(seed, epochs),
+    return run_backdoor(train, test, atk, architecture=architecture, config=_config(seed, epochs),
                         clean_baseline=False, progress=progress, poison_kwargs=poison_kwargs or None)
 
 
@@ -83,45 +85,76 @@ def _r3(seed: int, root: Any, progress: Progress | None) -> dict:
 # --- R4: SIG -----------------------------------------------------------------------------------
 
 R4_EPOCHS = 10
-
-
-R4_TEST_DELTAS = (30, 40, 60, 90)
+R4_TRAIN_DELTA = 20
+R4_TEST_DELTAS = (20, 30, 40, 60)
+R4_FRACTIONS = (0.1, 0.3)
+R4_TARGET = 0
 
 
 def _summarize_r4(runs: list[dict]) -> dict:
-    out = _backdoor_summary(runs, clean_min=None, asr_min=0.80)
-    by = {str(d): mean_std([r["asr_by_test_delta"][str(d)] for r in runs]) for d in R4_TEST_DELTAS}
-    out["measured"]["asr_by_test_delta"] = by
-    # the setting's amplitudes are 20-40/255: train at 30, test at up to 40
-    out["passed"] = by["40"]["mean"] >= 0.80
-    out["verdict"] = (f"ASR by test amplitude (train 30/255): " + ", ".join(
-        f"{d}/255: {by[str(d)]['mean']:.1%}" for d in R4_TEST_DELTAS)
-        + f" (target >= 80% within 20-40/255); clean {out['measured']['clean_accuracy']['mean']:.2%}")
-    return out
+    by = {f"{frac:g}": {str(d): mean_std([r["fractions"][f"{frac:g}"]["asr_by_test_delta"][str(d)] for r in runs])
+                        for d in R4_TEST_DELTAS} for frac in R4_FRACTIONS}
+    clean_acc = {f"{frac:g}": mean_std([r["fractions"][f"{frac:g}"]["clean_accuracy"] for r in runs])
+                 for frac in R4_FRACTIONS}
+    baseline = {str(d): mean_std([r["clean_model"]["asr_by_test_delta"][str(d)] for r in runs]) for d in R4_TEST_DELTAS}
+    clean_model_acc = mean_std([r["clean_model"]["clean_accuracy"] for r in runs])
+    # the setting's amplitudes are 20-40/255: train at 20 (BackdoorBench), test at up to 40
+    asr = by["0.3"]["40"]["mean"]
+    return {"measured": {"asr_by_fraction_and_test_delta": by, "clean_accuracy_by_fraction": clean_acc,
+                         "clean_model_asr_by_test_delta": baseline, "clean_model_accuracy": clean_model_acc},
+            "passed": asr >= 0.80,
+            "verdict": (f"ASR at 30% of the target class, trained at {R4_TRAIN_DELTA}/255, by test amplitude: "
+                        + ", ".join(f"{d}/255: {by['0.3'][str(d)]['mean']:.1%}" for d in R4_TEST_DELTAS)
+                        + f" (target >= 80% within 20-40/255); at 10%: "
+                        + ", ".join(f"{d}: {by['0.1'][str(d)]['mean']:.1%}" for d in R4_TEST_DELTAS)
+                        + f"; clean model given the signal: {baseline['40']['mean']:.1%} at 40/255; clean accuracy "
+                        f"{clean_acc['0.3']['mean']:.2%} (clean model {clean_model_acc['mean']:.2%})")}
 
 
 @reproduction(
-    "R4", title="SIG clean-label backdoor on MNIST",
-    setting="MNIST 50,000 training digits; sinusoid delta 30/255, f = 6 added to 30% of class 7 "
-            "(labels untouched); R1's CNN, Adam 1e-3, 10 epochs; ASR measured with test "
-            "amplitudes 30 / 40 / 60 / 90 (/255) as Barni et al. raise it at test time",
-    paper="BackdoorBench CIFAR-10 SIG 10%: ASR 98.3%",
+    "R4", title="SIG clean-label backdoor on CIFAR-10 (part)",
+    setting="CIFAR-10 data_batch_1 + data_batch_2 (20,000 images) to train, the first 1,000 test "
+            "images to test; sinusoid delta 20/255, f = 6 added to 10% and 30% of class 0 "
+            "(airplane; labels untouched); cifar-cnn (3 conv 32/64/128, hidden 256), Adam 1e-3, "
+            "10 epochs; ASR on the non-target test images with test amplitudes 20 / 30 / 40 / 60 "
+            "(/255), as Barni et al. raise it at test time, and the same signal given to a model "
+            "trained on the clean set (what the signal alone does). The first version ran on "
+            "MNIST (R4-mnist-superseded.json): ASR below 1% at every amplitude",
+    paper="BackdoorBench CIFAR-10 SIG 10%: ASR 98.3% (there 10% of the training set, i.e. the "
+          "whole target class)",
     target="ASR >= 80% at 30% of the target class",
     summarize=_summarize_r4,
 )
 def _r4(seed: int, root: Any, progress: Progress | None) -> dict:
     from ..attacks.data import SIG
+    from ..data import load_cifar10
     from ..evaluation.metrics import backdoor_metrics
+    from .experiment import train_and_measure
 
-    train, val, test = _mnist(root)
-    n = int(round(0.30 * np.sum(train.y == 7)))
-    atk = SIG(target=7, n_poison=n, delta=30 / 255, frequency=6, clip=(0.0, 1.0), random_state=seed)
-    out = _victim_run(train, test, atk, seed, R4_EPOCHS, progress)
-    model = out["models"]["poisoned"]
-    out = _strip_backdoor_output(out)
-    out["asr_by_test_delta"] = {
-        str(d): backdoor_metrics(model, atk.clone().set_params(test_delta=d / 255), test.X, test.y,
-                                 test.n_classes)["attack_success_rate"] for d in R4_TEST_DELTAS}
+    splits = load_cifar10(root)
+    train, test = splits.train, splits.test
+
+    def by_delta(model, atk) -> dict:
+        return {str(d): backdoor_metrics(model, atk.clone().set_params(test_delta=d / 255), test.X, test.y,
+                                         test.n_classes)["attack_success_rate"] for d in R4_TEST_DELTAS}
+
+    out: dict[str, Any] = {"fractions": {}}
+    atk = None
+    for frac in R4_FRACTIONS:
+        n = int(round(frac * np.sum(train.y == R4_TARGET)))
+        atk = SIG(target=R4_TARGET, n_poison=n, delta=R4_TRAIN_DELTA / 255, frequency=6, clip=(0.0, 1.0),
+                  random_state=seed)
+        run = _victim_run(train, test, atk, seed, R4_EPOCHS, progress, architecture="cifar-cnn")
+        model = run["models"]["poisoned"]
+        run = _strip_backdoor_output(run)
+        run["asr_by_test_delta"] = by_delta(model, atk)
+        run["clean_accuracy"] = run["poisoned"]["clean_accuracy"]
+        out["fractions"][f"{frac:g}"] = run
+    clean = train_and_measure(train, train.X, train.y, test, atk, architecture="cifar-cnn",
+                              config=_config(seed, R4_EPOCHS), label="clean", progress=progress)
+    model = clean.pop("model")
+    out["clean_model"] = {"clean_accuracy": clean["clean_accuracy"], "train_seconds": clean["train_seconds"],
+                          "asr_by_test_delta": by_delta(model, atk)}
     return out
 
 

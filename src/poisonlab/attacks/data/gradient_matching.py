@@ -7,7 +7,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..._validation import check_class, check_scalar
+from ..._validation import check_class, check_option, check_scalar
+from ...exceptions import InvalidParameterError
 from ...base import BaseAttack, PoisonResult, resolve_n_poison
 from ...registry import register
 from .._budget import perturbation_budget
@@ -48,7 +49,9 @@ class GradientMatching(BaseAttack):
     ``adversarial_class``. A victim trained from scratch on the poisoned set then tends to
     misclassify the target, though no poison resembles it and no label is wrong. Optimised with
     signed Adam over ``steps`` iterations and ``restarts`` random starts (the best alignment is
-    kept), optionally through random shifts (differentiable augmentation).
+    kept), optionally through random shifts (differentiable augmentation). Given several
+    surrogates (an ensemble, the paper's Sec. 5.1), the loss is the mean of their alignment
+    losses, which makes the poisons less specific to one set of weights.
 
     Threat model: clean-label, targeted; the attacker knows the architecture and the data well
     enough to train a surrogate, and perturbs a small budget of one class.
@@ -65,6 +68,9 @@ class GradientMatching(BaseAttack):
     restarts : int, default=1
     lr : float, default=0.1
         Adam step on the sign of the gradient, scaled by ``eps``.
+    lr_schedule : {"step", "constant"}, default="step"
+        "step" divides the step by 10 at 3/8, 5/8 and 7/8 of ``steps``, as the authors' released
+        code does; "constant" keeps it.
     augment : bool, default=True
         Craft through random shifts of up to 2 pixels.
     stop_loss : float, optional
@@ -74,8 +80,9 @@ class GradientMatching(BaseAttack):
     callback : callable, optional
         ``callback("step", {"restart": r, "step": s, "loss": ...})`` every 10 steps.
 
-    Requires ``poison(X, y, model=surrogate, target_input=x_t)``; ``target_input`` may hold
-    several targets (all pushed to ``adversarial_class``).
+    Requires ``poison(X, y, model=surrogate, target_input=x_t)``; ``model`` may be a list of
+    surrogates (an ensemble); ``target_input`` may hold several targets (all pushed to
+    ``adversarial_class``).
 
     Limits
     ------
@@ -89,8 +96,8 @@ class GradientMatching(BaseAttack):
     needs = ("model", "target_input")
 
     def __init__(self, *, adversarial_class: int = 0, poison_rate: float | None = 0.01, n_poison: int | None = None,
-                 eps: float = 16 / 255, steps: int = 250, restarts: int = 1, lr: float = 0.1, augment: bool = True,
-                 stop_loss: float | None = None, clip: Any = (0.0, 1.0), random_state: Any = None,
+                 eps: float = 16 / 255, steps: int = 250, restarts: int = 1, lr: float = 0.1,
+                 lr_schedule: str = "step", augment: bool = True, stop_loss: float | None = None, clip: Any = (0.0, 1.0), random_state: Any = None,
                  callback: Callable[[str, dict], None] | None = None) -> None:
         self.adversarial_class = adversarial_class
         self.poison_rate = poison_rate
@@ -99,6 +106,7 @@ class GradientMatching(BaseAttack):
         self.steps = steps
         self.restarts = restarts
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.augment = augment
         self.stop_loss = stop_loss
         self.clip = clip
@@ -115,35 +123,48 @@ class GradientMatching(BaseAttack):
         check_scalar(self.steps, "steps", numbers.Integral, low=1)
         check_scalar(self.restarts, "restarts", numbers.Integral, low=1)
         check_scalar(self.lr, "lr", numbers.Real, low=0.0, low_inclusive=False)
+        check_option(self.lr_schedule, "lr_schedule", ("step", "constant"))
         t = check_target_input(target_input, X, single=False)
-        module = torch_module(model, X)
+        surrogates = list(model) if isinstance(model, (list, tuple)) else [model]
+        if not surrogates:
+            raise InvalidParameterError("model must be a surrogate or a non-empty list of surrogates; got []")
+        modules = [torch_module(m, X) for m in surrogates]
         candidates = np.flatnonzero(y == self.adversarial_class)
         n = resolve_n_poison(self.poison_rate, self.n_poison, len(y), len(candidates),
                              candidates_desc=f"samples in adversarial class {self.adversarial_class}")
         idx = np.sort(rng.choice(candidates, size=n, replace=False))
         gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
-        params = [p for p in module.parameters() if p.requires_grad]
+        params = [[p for p in m.parameters() if p.requires_grad] for m in modules]
         adv = torch.full((len(t),), int(self.adversarial_class), dtype=torch.long)
-        target_grads = [g.detach() for g in torch.autograd.grad(
-            F.cross_entropy(module(torch.tensor(t)), adv), params)]
+        tt = torch.tensor(t)
+        target_grads = [[g.detach() for g in torch.autograd.grad(F.cross_entropy(m(tt), adv), ps)]
+                        for m, ps in zip(modules, params)]
         xb = torch.tensor(np.asarray(X[idx], dtype=np.float32))
         yb = torch.tensor(np.asarray(y[idx], dtype=np.int64))
         eps = float(self.eps)
+        steps = int(self.steps)
+        milestones = [int(steps / d) for d in (2.667, 1.6, 1.142)] if self.lr_schedule == "step" else []
+
+        def ensemble_loss(xp, create_graph: bool):
+            return sum(alignment_loss(torch.autograd.grad(F.cross_entropy(m(xp), yb), ps, create_graph=create_graph),
+                                      tg) for m, ps, tg in zip(modules, params, target_grads)) / len(modules)
+
         best_delta, best_loss, history = None, np.inf, []
         for r in range(int(self.restarts)):
             delta = ((torch.rand(xb.shape, generator=gen) * 2 - 1) * eps).requires_grad_(True)
             opt = torch.optim.Adam([delta], lr=float(self.lr) * eps)
+            sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.1)
             loss_val = np.inf
-            for step in range(int(self.steps)):
+            for step in range(steps):
                 xp = (xb + delta).clamp(lo, hi)
                 if self.augment:
                     xp = random_shift(xp, 2, gen)
-                grads = torch.autograd.grad(F.cross_entropy(module(xp), yb), params, create_graph=True)
-                loss = alignment_loss(grads, target_grads)
+                loss = ensemble_loss(xp, create_graph=True)
                 opt.zero_grad()
                 (g_delta,) = torch.autograd.grad(loss, delta)
                 delta.grad = g_delta.sign()
                 opt.step()
+                sched.step()
                 with torch.no_grad():
                     delta.clamp_(-eps, eps)
                     delta.copy_((xb + delta).clamp(lo, hi) - xb)
@@ -154,7 +175,7 @@ class GradientMatching(BaseAttack):
                     break
             with torch.no_grad():
                 xp = (xb + delta).clamp(lo, hi)
-            final = float(alignment_loss(torch.autograd.grad(F.cross_entropy(module(xp), yb), params), target_grads))
+            final = float(ensemble_loss(xp, create_graph=False))
             history.append(final)
             if final < best_loss:
                 best_loss, best_delta = final, delta.detach().clone()
@@ -167,4 +188,5 @@ class GradientMatching(BaseAttack):
         return PoisonResult(X_out, np.array(y, copy=True), mask, np.flatnonzero(mask), int(self.adversarial_class),
                             {"attack": type(self).__name__, "n_poison": int(changed.sum()), "labels_changed": 0,
                              "alignment_loss": best_loss, "alignment_loss_per_restart": history,
+                             "n_surrogates": len(modules),
                              **perturbation_budget(X_out[idx], X[idx])})

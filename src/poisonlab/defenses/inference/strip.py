@@ -106,6 +106,13 @@ class STRIP(BaseDetector):
         "words".
     false_positive_rate : float in (0, 1), default=0.01
         Fraction of clean reference inputs flagged (FRR).
+    boundary : {"quantile", "normal"}, default="quantile"
+        How ``false_positive_rate`` becomes the threshold: "quantile", the empirical quantile
+        of the clean references' scores; "normal", the paper's rule (Sec. V): a normal
+        distribution fitted to the clean entropies, the boundary at its FRR percentile
+        (:func:`~poisonlab.base.normal_fpr_threshold`). They differ where the clean entropies
+        are skewed; "normal" then flags a measured fraction of clean inputs different from
+        ``false_positive_rate``.
     batch_size : int, default=64
         Inputs per batch; each batch makes ``batch_size * n_overlays`` predictions in one call.
     clip_max : float, optional
@@ -155,12 +162,14 @@ class STRIP(BaseDetector):
     threshold_param = "false_positive_rate"
 
     def __init__(self, *, n_overlays: int = 100, superimpose: str = "auto", weight: float = 0.5,
-                 false_positive_rate: float = 0.01, batch_size: int = 64, clip_max: float | None = None,
+                 false_positive_rate: float = 0.01, boundary: str = "quantile", batch_size: int = 64,
+                 clip_max: float | None = None,
                  early_stop: float | None = None, round_overlays: int = 10, random_state: int = 0) -> None:
         self.n_overlays = n_overlays
         self.superimpose = superimpose
         self.weight = weight
         self.false_positive_rate = false_positive_rate
+        self.boundary = boundary
         self.batch_size = batch_size
         self.clip_max = clip_max
         self.early_stop = early_stop
@@ -192,6 +201,7 @@ class STRIP(BaseDetector):
 
         check_scalar(self.n_overlays, "n_overlays", numbers.Integral, low=1)
         check_option(self.superimpose, "superimpose", ("auto", *SUPERIMPOSE))
+        check_option(self.boundary, "boundary", ("quantile", "normal"))
         check_scalar(self.weight, "weight", numbers.Real, low=0.0, high=1.0, low_inclusive=False,
                      high_inclusive=False)
         check_scalar(self.batch_size, "batch_size", numbers.Integral, low=1)
@@ -222,7 +232,7 @@ class STRIP(BaseDetector):
         # the threshold always comes from the paper's full N overlays per reference input
         entropy, _, self.n_classes_ = self._mean_entropies(X[perm[half:]], sequential=False)
         reference = np.log2(self.n_classes_) - entropy
-        self._calibrate(reference, reference)
+        self._calibrate(reference, reference, rule=self.boundary)
         return self
 
     def score(self, X: Any, *, return_overlays: bool = False) -> Any:
