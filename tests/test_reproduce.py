@@ -127,3 +127,29 @@ def test_select_tfidf_picks_by_clean_cross_validation():
     assert out["min_df"] in TFIDF_GRID["min_df"] and out["C"] in TFIDF_GRID["C"]
     assert out["cv_accuracy"] == 1.0
     assert select_tfidf(X, y, 0) == out  # seeded folds: the same choice again
+
+
+def test_r11_is_judged_on_the_papers_normal_boundary_with_the_measured_frr_beside_it():
+    def seed(far_q, far_n, frr_n):
+        return {"frr": {f"{f:g}": {"far": far_q, "frr_measured": f} for f in rep.R11_FRRS},
+                "frr_normal_boundary": {f"{f:g}": {"far": far_n, "frr_measured": frr_n} for f in rep.R11_FRRS}}
+
+    ok = rep._summarize_r11([seed(0.03, 0.01, 0.02), seed(0.03, 0.02, 0.02)])
+    assert ok["passed"] and "FAR 1.50% (target <= 2%), FRR measured 2.00%" in ok["verdict"]
+    assert "empirical 1% quantile: FAR 3.00%" in ok["verdict"]
+    miss = rep._summarize_r11([seed(0.01, 0.03, 0.01)])
+    assert not miss["passed"]
+    old = rep._summarize_r11([{"frr": seed(0.01, 0, 0)["frr"]}])  # records from before the normal rule
+    assert old["passed"] and "target <= 2%" in old["verdict"]
+
+
+def test_r4_verdict_reads_30_percent_at_40_over_255():
+    from poisonlab.evaluation import reproduce_attacks as ra
+
+    def seed(asr40):
+        by = {str(d): (asr40 if d == 40 else 0.1) for d in ra.R4_TEST_DELTAS}
+        return {"fractions": {f"{f:g}": {"asr_by_test_delta": by, "clean_accuracy": 0.7} for f in ra.R4_FRACTIONS},
+                "clean_model": {"asr_by_test_delta": {str(d): 0.02 for d in ra.R4_TEST_DELTAS}, "clean_accuracy": 0.7}}
+
+    assert ra._summarize_r4([seed(0.9), seed(0.8)])["passed"]
+    assert not ra._summarize_r4([seed(0.9), seed(0.6)])["passed"]

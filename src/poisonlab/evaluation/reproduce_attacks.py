@@ -433,6 +433,12 @@ def _r7(seed: int, root: Any, progress: Progress | None) -> dict:
 # --- R8: gradient matching -----------------------------------------------------------------------
 
 R8_TARGETS = 10
+#: Surrogates and victims train long enough to fit most of their training set (94% after 25
+#: epochs, against 65% after the 8 epochs of the first version): gradient matching moves a
+#: target through the poisons' share of the late training gradient, which an underfitted
+#: model's clean samples drown.
+R8_EPOCHS = 20
+R8_SURROGATES = 2
 
 
 def _summarize_r8(runs: list[dict]) -> dict:
@@ -449,10 +455,13 @@ def _summarize_r8(runs: list[dict]) -> dict:
 @reproduction(
     "R8", title="Gradient matching (Witches' Brew), CIFAR-10 part, small ConvNet",
     setting="CIFAR-10 data_batch_1 (10,000 images) to train, the 1,000 test images for targets; "
-            "2-conv ConvNet (32/64, hidden 128), Adam 1e-3, 8 epochs; surrogate trained on the clean "
-            "set; per target (a test image it classifies right, a random other adversarial class) "
-            "100 poisons (1%) of the adversarial class, eps 16/255, 250 signed-Adam steps through "
-            "random 2-pixel shifts, 1 restart; victim retrained from scratch on the poisoned set",
+            f"2-conv ConvNet (32/64, hidden 128), Adam 1e-3, {R8_EPOCHS} epochs; an ensemble of "
+            f"{R8_SURROGATES} surrogates trained on the clean set (seeds unlike the victims'); per "
+            "target (a test image the first surrogate classifies right, a random other adversarial "
+            "class) 100 poisons (1%) of the adversarial class, eps 16/255, 250 signed-Adam steps "
+            "(step divided by 10 at 3/8, 5/8, 7/8) through random 2-pixel shifts, 1 restart; a "
+            "victim retrained from scratch on each poisoned set. The first version (8 epochs, 1 "
+            "surrogate, constant step) hit 1 of 10 (R8-8-epochs-superseded.json)",
     paper="Witches' Brew: ~90% on CIFAR-10 ResNet-18 (not verified)",
     target="success rate reported; > 20%",
     summarize=_summarize_r8,
@@ -468,24 +477,29 @@ def _r8(seed: int, root: Any, progress: Progress | None) -> dict:
     splits = load_cifar10(root)
     X, y, te = splits.train.X[:10_000], splits.train.y[:10_000], splits.test
     factory = model_factory("cnn", "image")
-    surrogate = TorchClassifier(factory, config=_config(seed + 1000, 8)).fit(X, y)
+    surrogates = [TorchClassifier(factory, config=_config(seed + 1000 + j, R8_EPOCHS)).fit(X, y)
+                  for j in range(R8_SURROGATES)]
     rng = np.random.default_rng(seed)
-    right = np.flatnonzero(surrogate.predict(te.X) == te.y)
-    hits, losses, accs, craft_s = [], [], [], 0.0
+    right = np.flatnonzero(surrogates[0].predict(te.X) == te.y)
+    hits, losses, accs, p_adv, craft_s = [], [], [], [], 0.0
     for k, t in enumerate(rng.choice(right, R8_TARGETS, replace=False)):
         adv = int((te.y[t] + 1 + rng.integers(9)) % 10)
         atk = GradientMatching(adversarial_class=adv, n_poison=100, eps=16 / 255, steps=250,
                                random_state=seed * 100 + k)
         t0 = time.perf_counter()
-        res = atk.poison(X, y, model=surrogate, target_input=te.X[t])
+        res = atk.poison(X, y, model=surrogates, target_input=te.X[t])
         craft_s += time.perf_counter() - t0
-        victim = TorchClassifier(factory, config=_config(seed * 100 + k, 8)).fit(res.X, res.y)
-        hits.append(int(victim.predict(te.X[t:t + 1])[0]) == adv)
+        victim = TorchClassifier(factory, config=_config(seed * 100 + k, R8_EPOCHS)).fit(res.X, res.y)
+        proba = victim.predict_proba(te.X[t:t + 1])[0]
+        hits.append(int(np.argmax(proba)) == adv)
+        p_adv.append(float(proba[adv]))
         losses.append(res.info["alignment_loss"])
         accs.append(float(np.mean(victim.predict(te.X) == te.y)))
         if progress is not None:
             progress("R8", "target", {"done": k + 1, "total": R8_TARGETS})
     return {"success_rate": float(np.mean(hits)), "per_target": [bool(h) for h in hits],
-            "alignment_loss_mean": float(np.mean(losses)), "victim_clean_accuracy": float(np.mean(accs)),
-            "surrogate_clean_accuracy": float(np.mean(surrogate.predict(te.X) == te.y)),
+            "victim_probability_of_adversarial_class": p_adv,
+            "alignment_loss_mean": float(np.mean(losses)), "alignment_loss_per_target": losses,
+            "victim_clean_accuracy": float(np.mean(accs)),
+            "surrogate_clean_accuracy": [float(np.mean(m.predict(te.X) == te.y)) for m in surrogates],
             "crafting_seconds_per_poison": craft_s / (100 * R8_TARGETS)}
