@@ -109,3 +109,21 @@ def test_monitor_with_early_stop_keeps_it_and_agrees(weights, tmp_path):
         flags[name] = np.loadtxt(out, delimiter=",", skiprows=1)[:, 2]
     assert json.loads((tmp_path / "seq" / "monitor.json").read_text())["params"]["early_stop"] == 4.0
     assert (flags["seq"] == flags["full"]).mean() >= 0.95
+
+
+def test_monitor_normal_boundary_is_saved_and_used(weights, tmp_path):
+    path, _, _ = weights
+    thresholds = {}
+    for rule in ("quantile", "normal"):
+        mon = tmp_path / rule
+        r = runner.invoke(app, ["monitor", "fit", "--model", str(path), "--dataset", "digits", "--out", str(mon),
+                                "--n-clean", "400", "--n-overlays", "20", "--false-positive-rate", "0.05",
+                                "--boundary", rule])
+        assert r.exit_code == 0, r.output
+        meta = json.loads((mon / "monitor.json").read_text())
+        assert meta["params"]["boundary"] == rule
+        thresholds[rule] = meta["threshold"]
+    assert thresholds["quantile"] != thresholds["normal"]
+    r = runner.invoke(app, ["monitor", "fit", "--model", str(path), "--dataset", "digits", "--out",
+                            str(tmp_path / "bad"), "--n-clean", "400", "--n-overlays", "20", "--boundary", "gauss"])
+    assert r.exit_code == 2 and "boundary" in r.output
