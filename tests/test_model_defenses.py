@@ -269,3 +269,19 @@ def test_strip_normal_boundary_is_the_papers_rule(backdoored_digits):
     assert np.array_equal(n.flags_, n.scores_ > n.threshold_)
     with pytest.raises(InvalidParameterError, match="boundary"):
         STRIP(n_overlays=10, boundary="gauss").fit(s.test.X[:300], model=clf)
+
+
+def test_strip_normal_boundary_refuses_a_boundary_below_zero_bits():
+    """A model confident on every mixture: the clean entropies pile up near 0 bits with a tail
+    above, and a normal fitted to them puts the 1% boundary below 0 bits."""
+    class M:
+        def predict_proba(self, X):
+            X = X.reshape(len(X), -1)
+            p = np.clip(X[:, :1] ** 8, 0, 0.5)  # mostly ~0, a few mixtures uncertain
+            return np.c_[1 - p, p]
+
+    rng = np.random.default_rng(0)
+    clean = rng.uniform(0, 0.55, (400, 1, 2, 2))
+    STRIP(n_overlays=10, false_positive_rate=0.01).fit(clean, model=M())  # the quantile works
+    with pytest.raises(AssumptionError, match="below the lowest entropy possible"):
+        STRIP(n_overlays=10, false_positive_rate=0.01, boundary="normal").fit(clean, model=M())

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from ..._validation import check_array, check_is_fitted, check_option, check_scalar
-from ...base import BaseDetector
-from ...exceptions import DataError
+from ...base import BaseDetector, normal_fpr_threshold
+from ...exceptions import AssumptionError, DataError
 from ...registry import register
 
 SUPERIMPOSE = ("add", "blend", "words", "swap")
@@ -112,7 +112,8 @@ class STRIP(BaseDetector):
         distribution fitted to the clean entropies, the boundary at its FRR percentile
         (:func:`~poisonlab.base.normal_fpr_threshold`). They differ where the clean entropies
         are skewed; "normal" then flags a measured fraction of clean inputs different from
-        ``false_positive_rate``.
+        ``false_positive_rate``, and refuses (``AssumptionError``) when the fitted normal puts
+        the boundary below 0 bits, where no input could be flagged.
     batch_size : int, default=64
         Inputs per batch; each batch makes ``batch_size * n_overlays`` predictions in one call.
     clip_max : float, optional
@@ -232,6 +233,16 @@ class STRIP(BaseDetector):
         # the threshold always comes from the paper's full N overlays per reference input
         entropy, _, self.n_classes_ = self._mean_entropies(X[perm[half:]], sequential=False)
         reference = np.log2(self.n_classes_) - entropy
+        if self.boundary == "normal":
+            bound = normal_fpr_threshold(reference, self.false_positive_rate)
+            if bound >= np.log2(self.n_classes_):
+                # the fitted normal puts the boundary below 0 bits: no input can be flagged
+                raise AssumptionError(
+                    f"boundary='normal': the normal fitted to the clean entropies puts the "
+                    f"false_positive_rate={self.false_positive_rate!r} boundary at "
+                    f"{np.log2(self.n_classes_) - bound:.4f} bits, below the lowest entropy possible "
+                    f"(0): the clean entropies are too skewed for the paper's normal assumption; use "
+                    f"boundary='quantile' or a larger false_positive_rate")
         self._calibrate(reference, reference, rule=self.boundary)
         return self
 
