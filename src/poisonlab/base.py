@@ -383,10 +383,7 @@ class BaseDetector(Params, ABC):
             threshold = contamination_threshold(scores, self.contamination)
         else:
             ref = scores if reference is None else np.asarray(reference, dtype=np.float64)
-            if rule == "normal":
-                threshold = normal_fpr_threshold(ref, self.false_positive_rate)
-            else:
-                threshold = fpr_threshold(ref, self.false_positive_rate)
+            threshold = FPR_RULES[rule](ref, self.false_positive_rate)
         self.scores_ = scores
         self.threshold_ = float(threshold)
         self.flags_ = scores > self.threshold_
@@ -414,13 +411,17 @@ def fpr_threshold(reference: np.ndarray, false_positive_rate: float) -> float:
     Refuses when fewer than ``ceil(1 / false_positive_rate)`` references are given: with fewer,
     the empirical quantile cannot resolve the requested rate.
     """
+    _require_references(reference, false_positive_rate)
+    return float(np.quantile(reference, 1.0 - false_positive_rate, method="higher"))
+
+
+def _require_references(reference: np.ndarray, false_positive_rate: float) -> None:
     need = int(np.ceil(1.0 / false_positive_rate - 1e-9))
     if reference.size < need:
         raise AssumptionError(
             f"false_positive_rate={false_positive_rate!r} needs at least {need} clean reference "
             f"items to set a threshold; got {reference.size}"
         )
-    return float(np.quantile(reference, 1.0 - false_positive_rate, method="higher"))
 
 
 def normal_fpr_threshold(reference: np.ndarray, false_positive_rate: float) -> float:
@@ -430,21 +431,20 @@ def normal_fpr_threshold(reference: np.ndarray, false_positive_rate: float) -> f
 
     STRIP (Gao et al. 2019, Sec. V) sets its detection boundary this way: the clean inputs'
     entropies are assumed normal and the boundary is their FRR percentile. With at least
-    ``ceil(1 / false_positive_rate)`` references, as :func:`fpr_threshold`, and two distinct
-    values (a standard deviation).
+    ``ceil(1 / false_positive_rate)`` references, as :func:`fpr_threshold`, that are not all
+    equal.
     """
     from scipy.stats import norm
 
-    need = max(2, int(np.ceil(1.0 / false_positive_rate - 1e-9)))
-    if reference.size < need:
-        raise AssumptionError(
-            f"false_positive_rate={false_positive_rate!r} needs at least {need} clean reference "
-            f"items to set a threshold; got {reference.size}"
-        )
+    _require_references(reference, false_positive_rate)
     sd = float(reference.std())
     if sd == 0.0:
         raise AssumptionError("a normal boundary needs clean reference scores that vary; all are equal")
     return float(reference.mean() + norm.ppf(1.0 - false_positive_rate) * sd)
+
+
+#: ``false_positive_rate`` -> threshold, by rule name (``BaseDetector._calibrate(rule=...)``).
+FPR_RULES = {"quantile": fpr_threshold, "normal": normal_fpr_threshold}
 
 
 # --- aggregators -----------------------------------------------------------------------------

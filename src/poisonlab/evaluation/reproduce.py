@@ -433,7 +433,7 @@ def _summarize_r11(runs: list[dict]) -> dict:
     summarize=_summarize_r11,
 )
 def _r11(seed: int, root: Any, progress: Progress | None) -> dict:
-    from ..base import normal_fpr_threshold
+    from ..base import FPR_RULES
     from ..defenses.inference import STRIP
 
     run = _r1_run(seed, root, progress, clean=False)
@@ -450,8 +450,7 @@ def _r11(seed: int, root: Any, progress: Progress | None) -> dict:
     out, normal = {}, {}
     for frr in R11_FRRS:
         for rule, into in (("quantile", out), ("normal", normal)):
-            thr = (normal_fpr_threshold(det.scores_, frr) if rule == "normal"
-                   else float(np.quantile(det.scores_, 1 - frr, method="higher")))
+            thr = FPR_RULES[rule](det.scores_, frr)
             into[f"{frr:g}"] = {"threshold": thr, "far": float((s_trig <= thr).mean()),
                                 "frr_measured": float((s_clean > thr).mean())}
     # sequential STRIP (early_stop = 4 standard errors, rounds of 10) at FRR 1%: its decisions

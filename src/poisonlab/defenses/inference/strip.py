@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..._validation import check_array, check_is_fitted, check_option, check_scalar
-from ...base import BaseDetector, normal_fpr_threshold
+from ...base import FPR_RULES, BaseDetector, normal_fpr_threshold
 from ...exceptions import AssumptionError, DataError
 from ...registry import register
 
@@ -202,7 +202,7 @@ class STRIP(BaseDetector):
 
         check_scalar(self.n_overlays, "n_overlays", numbers.Integral, low=1)
         check_option(self.superimpose, "superimpose", ("auto", *SUPERIMPOSE))
-        check_option(self.boundary, "boundary", ("quantile", "normal"))
+        check_option(self.boundary, "boundary", tuple(FPR_RULES))
         check_scalar(self.weight, "weight", numbers.Real, low=0.0, high=1.0, low_inclusive=False,
                      high_inclusive=False)
         check_scalar(self.batch_size, "batch_size", numbers.Integral, low=1)
