@@ -345,3 +345,30 @@ def test_gradient_matching_ensemble_averages_alignment():
         GradientMatching(**kw).poison(X, y, model=[], target_input=X[1])
     with pytest.raises(InvalidParameterError, match="lr_schedule"):
         GradientMatching(**{**kw, "lr_schedule": "cosine"}).poison(X, y, model=models[0], target_input=X[1])
+
+
+def test_gradient_matching_max_gradient_selection():
+    """Per-sample gradient norms equal a per-sample autograd loop, and ``max_gradient`` perturbs
+    exactly the adversarial-class samples with the largest norms."""
+    import torch
+    import torch.nn.functional as F
+
+    from poisonlab.attacks.data import GradientMatching
+    from poisonlab.attacks.data.gradient_matching import per_sample_gradient_norms
+
+    X, y = _images(n=120)
+    X[np.arange(120), 0, y, y] = 1.0
+    model = _surrogate(X, y)
+    m = model.module_
+    norms = per_sample_gradient_norms(m, X[:7], y[:7], batch_size=3)
+    ps = list(m.parameters())
+    loop = [float(torch.sqrt(sum((g ** 2).sum() for g in torch.autograd.grad(
+        F.cross_entropy(m(torch.tensor(X[i:i + 1])), torch.tensor(y[i:i + 1])), ps)))) for i in range(7)]
+    assert norms == pytest.approx(loop, rel=1e-4)
+    cls = np.flatnonzero(y == 0)
+    expect = np.sort(cls[np.argsort(-per_sample_gradient_norms(m, X[cls], y[cls]))[:5]])
+    res = GradientMatching(adversarial_class=0, n_poison=5, eps=8 / 255, steps=5, augment=False,
+                           selection="max_gradient", random_state=0).poison(X, y, model=model, target_input=X[1])
+    assert np.array_equal(res.indices, expect)
+    with pytest.raises(InvalidParameterError, match="selection"):
+        GradientMatching(n_poison=2, selection="largest").poison(X, y, model=model, target_input=X[1])
