@@ -36,29 +36,11 @@ import torch.nn.functional as F
 from common import RESULTS, data_dir, environment, write_json
 
 
-def stroke_mask(x: torch.Tensor, dilate: int) -> torch.Tensor:
-    """1 on the digit's stroke (pixels > 0.2) dilated by ``dilate`` pixels, else 0."""
-    m = (x > 0.2).float()
-    return F.max_pool2d(m, 2 * dilate + 1, stride=1, padding=dilate) if dilate else m
-
-
-def stroke_pgd(module, X: np.ndarray, y: np.ndarray, *, eps: float, dilate: int, steps: int = 100,
-               seed: int = 0) -> np.ndarray:
-    """L-inf PGD away from ``y`` (Madry et al.), the perturbation confined to :func:`stroke_mask`."""
-    gen = torch.Generator().manual_seed(seed)
-    out, a = np.empty_like(X), 2.5 * eps / steps
-    for s in range(0, len(X), 256):
-        x, t = torch.tensor(X[s:s + 256]), torch.tensor(y[s:s + 256])
-        m = stroke_mask(x, dilate)
-        d = (torch.rand(x.shape, generator=gen) * 2 - 1) * eps * m
-        d = ((x + d).clamp(0, 1) - x).requires_grad_(True)
-        for _ in range(steps):
-            (g,) = torch.autograd.grad(F.cross_entropy(module(x + d), t), d)
-            with torch.no_grad():
-                d += a * g.sign() * m
-                d.copy_((x + d.clamp(-eps, eps)).clamp(0, 1) - x)
-        out[s:s + 256] = (x + d).detach().numpy()
-    return out
+def stroke_mask(X: np.ndarray, dilate: int) -> np.ndarray:
+    """1 on the digit's stroke (pixels > 0.2) dilated by ``dilate`` pixels, else 0: where
+    :func:`~poisonlab.attacks._gradients.pgd` may perturb (its ``mask``)."""
+    m = torch.tensor(X > 0.2, dtype=torch.float32)
+    return (F.max_pool2d(m, 2 * dilate + 1, stride=1, padding=dilate) if dilate else m).numpy()
 
 
 def natural_projection(P: np.ndarray, sigma: float = 0.6) -> np.ndarray:
@@ -82,6 +64,7 @@ def main() -> None:
     from poisonlab.attacks._gradients import pgd
     from poisonlab.attacks.data import LabelConsistent
     from poisonlab.evaluation.experiment import model_factory
+    from poisonlab.evaluation.metrics import backdoor_metrics
     from poisonlab.evaluation.reproduce import _mnist
     from poisonlab.evaluation.reproduce_attacks import _config, _surrogate, _victim_run
     from poisonlab.models import TorchClassifier
@@ -92,7 +75,6 @@ def main() -> None:
     out: dict = {"surrogate_clean_accuracy": float(np.mean(sur.predict(test.X) == test.y)),
                  "surrogate_seconds": time.perf_counter() - t0, "variants": {}}
     trigger = dict(pattern="checkerboard", location="four-corners")
-    untrigger = _remove_corners
     (RESULTS / "explore_label_consistent").mkdir(parents=True, exist_ok=True)
 
     class Explored(LabelConsistent):
@@ -101,11 +83,9 @@ def main() -> None:
             self.dilate, self.natural = dilate, natural
 
         def _prepare(self, X, y, idx, rng, *, model=None, **_):
-            seed = int(rng.integers(2**31))
-            if self.dilate is None:
-                P = pgd(model.module_, X[idx], y[idx], eps=float(self.eps), steps=100, seed=seed)
-            else:
-                P = stroke_pgd(model.module_, X[idx], y[idx], eps=float(self.eps), dilate=self.dilate, seed=seed)
+            mask = None if self.dilate is None else stroke_mask(X[idx], self.dilate)
+            P = pgd(model.module_, X[idx], y[idx], eps=float(self.eps), steps=100, seed=int(rng.integers(2**31)),
+                    mask=mask)
             return natural_projection(P) if self.natural else P
 
     picked = sys.argv[1:] or [*VARIANTS, "dirty-label control"]
@@ -116,11 +96,10 @@ def main() -> None:
             idx = rng.choice(np.flatnonzero(train.y != 7), 500, replace=False)
             stamp = LabelConsistent(target=7, **trigger)
             X, y = train.X.copy(), train.y.copy()
-            X[idx], y[idx] = stamp._apply_trigger(X[idx].copy()), 7
+            X[idx], y[idx] = stamp.apply_trigger(X[idx]), 7
             victim = TorchClassifier(model_factory("strip-mnist-cnn", "image"), config=_config(0, 10)).fit(X, y)
-            non7 = test.y != 7
-            row = {"attack_success_rate": float(np.mean(victim.predict(stamp._apply_trigger(test.X[non7].copy(), test=True)) == 7)),
-                   "clean_accuracy": float(np.mean(victim.predict(test.X) == test.y))}
+            m = backdoor_metrics(victim, stamp, test.X, test.y, test.n_classes)
+            row = {k: m[k] for k in ("attack_success_rate", "clean_accuracy")}
             P = X[idx]
         else:
             atk = Explored(target=7, n_poison=500, steps=100, random_state=0, **trigger, **VARIANTS[name])
@@ -129,8 +108,8 @@ def main() -> None:
             P = res.X[res.indices]
             row = {"attack_success_rate": run["poisoned"]["attack_success_rate"],
                    "clean_accuracy": run["poisoned"]["clean_accuracy"],
-                   "poisons_the_surrogate_misclassifies": float(np.mean(sur.predict(untrigger(P)) != 7))}
-        row["untriggered_poisons_the_victim_calls_7"] = float(np.mean(victim.predict(untrigger(P)) == 7))
+                   "poisons_the_surrogate_misclassifies": float(np.mean(sur.predict(_remove_corners(P)) != 7))}
+        row["untriggered_poisons_the_victim_calls_7"] = float(np.mean(victim.predict(_remove_corners(P)) == 7))
         row["seconds"] = time.perf_counter() - t0
         np.save(RESULTS / "explore_label_consistent" / f"{name.replace(' ', '_')}.npy", P[:16])
         out["variants"][name] = row

@@ -218,3 +218,18 @@ def test_inference_copy_is_frozen_channels_last_and_matches():
     with torch.no_grad():  # later changes to the original do not reach the copy
         next(module.parameters()).add_(1.0)
     assert not np.allclose(fast.logits(X), clf.logits(X), atol=1e-5)
+
+
+def test_pgd_mask_confines_the_perturbation():
+    """Pixels where the mask is 0 are never changed, in L-inf and L2; the rest still move."""
+    from poisonlab.attacks._gradients import pgd
+
+    model = build_model("cnn", ModelSpec((1, 8, 8), 3))
+    X = np.random.default_rng(0).uniform(0.2, 0.8, (6, 1, 8, 8)).astype(np.float32)
+    y = np.array([0, 1, 2, 0, 1, 2])
+    mask = np.zeros_like(X)
+    mask[..., :4, :] = 1
+    for norm, eps in (("linf", 0.1), ("l2", 0.5)):
+        adv = pgd(model, X, y, eps=eps, norm=norm, steps=10, seed=0, mask=mask)
+        assert np.array_equal(adv[..., 4:, :], X[..., 4:, :])
+        assert np.abs(adv - X)[..., :4, :].max() > 0

@@ -40,19 +40,22 @@ def project(delta, eps: float, norm: str):
 
 def pgd_tensor(module, x, t, *, eps: float, norm: str = "linf", steps: int = 100, step_size: float,
                clip: tuple[float, float] = (0.0, 1.0), generator=None, early_stop: bool = False,
-               targeted: bool = False):
+               targeted: bool = False, mask=None):
     """PGD on one torch batch ``x`` with labels ``t``; returns the detached adversarial batch.
 
     ``x_{t+1} = Proj(x_t + a * sign(grad))`` for L-inf, ``a * grad / ||grad||_2`` for L2, from a
     random start drawn from ``generator``. ``targeted``: ``t`` are the classes to reach, and the
-    step descends their cross-entropy instead of ascending it. Only the perturbation receives
-    gradients; the module's parameters are left alone.
+    step descends their cross-entropy instead of ascending it. ``mask`` (a tensor shaped like
+    ``x``, 1 where the input may change, 0 where not) confines the start and every step to a
+    region. Only the perturbation receives gradients; the module's parameters are left alone.
     """
     import torch
     import torch.nn.functional as F
 
     lo, hi = clip
     delta = project((torch.rand(x.shape, generator=generator) * 2 - 1) * eps, eps, norm)
+    if mask is not None:
+        delta = delta * mask
     delta = ((x + delta).clamp(lo, hi) - x).requires_grad_(True)
     for _ in range(steps):
         logits = module(x + delta)
@@ -61,6 +64,8 @@ def pgd_tensor(module, x, t, *, eps: float, norm: str = "linf", steps: int = 100
         (grad,) = torch.autograd.grad(F.cross_entropy(logits, t), delta)
         if targeted:
             grad = -grad
+        if mask is not None:
+            grad = grad * mask
         with torch.no_grad():
             if norm == "linf":
                 delta += step_size * grad.sign()
@@ -73,13 +78,13 @@ def pgd_tensor(module, x, t, *, eps: float, norm: str = "linf", steps: int = 100
 def pgd(module, X: np.ndarray, y: np.ndarray, *, eps: float, norm: str = "linf", steps: int = 100,
         step_size: float | None = None, clip: tuple[float, float] = (0.0, 1.0), seed: int = 0,
         batch_size: int = 256, early_stop: bool = False, targeted: bool = False,
-        callback: Callable[[str, dict], None] | None = None) -> np.ndarray:
+        mask: np.ndarray | None = None, callback: Callable[[str, dict], None] | None = None) -> np.ndarray:
     """Projected gradient descent (Madry et al. 2018): maximise the cross-entropy of the true
     labels ``y`` (or, ``targeted``, minimise that of the classes ``y`` to reach) within the
     ``eps`` ball (``norm`` "linf" or "l2") and ``clip``, in batches (:func:`pgd_tensor`); step
     size ``2.5 eps / steps`` unless given. ``early_stop`` stops a batch once every input in it
-    is misclassified (targeted: classified as its target). Returns the perturbed inputs (same
-    dtype as ``X``).
+    is misclassified (targeted: classified as its target). ``mask`` (shaped like ``X``, 1 where an
+    input may change) confines the perturbation. Returns the perturbed inputs (same dtype as ``X``).
     """
     import torch
 
@@ -91,8 +96,9 @@ def pgd(module, X: np.ndarray, y: np.ndarray, *, eps: float, norm: str = "linf",
     for s in range(0, len(X), batch_size):
         x = torch.tensor(np.asarray(X[s:s + batch_size], dtype=np.float32))
         t = torch.tensor(np.asarray(y[s:s + batch_size], dtype=np.int64))
+        m = None if mask is None else torch.tensor(np.asarray(mask[s:s + batch_size], dtype=np.float32))
         adv = pgd_tensor(module, x, t, eps=eps, norm=norm, steps=steps, step_size=a, clip=clip,
-                         generator=gen, early_stop=early_stop, targeted=targeted)
+                         generator=gen, early_stop=early_stop, targeted=targeted, mask=m)
         out[s:s + batch_size] = adv.numpy().astype(X.dtype, copy=False)
         if callback is not None:
             callback("pgd", {"done": min(s + batch_size, len(X)), "total": len(X)})

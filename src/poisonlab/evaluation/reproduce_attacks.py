@@ -486,7 +486,8 @@ def _r8(seed: int, root: Any, progress: Progress | None) -> dict:
     surrogates = [TorchClassifier(factory, config=_config(seed + 1000 + j, R8_EPOCHS)).fit(X, y)
                   for j in range(R8_SURROGATES)]
     rng = np.random.default_rng(seed)
-    right = np.flatnonzero(surrogates[0].predict(te.X) == te.y)
+    surrogate_correct = [m.predict(te.X) == te.y for m in surrogates]
+    right = np.flatnonzero(surrogate_correct[0])
     hits, losses, accs, p_adv, craft_s = [], [], [], [], 0.0
     for k, t in enumerate(rng.choice(right, R8_TARGETS, replace=False)):
         adv = int((te.y[t] + 1 + rng.integers(9)) % 10)
@@ -507,5 +508,5 @@ def _r8(seed: int, root: Any, progress: Progress | None) -> dict:
             "victim_probability_of_adversarial_class": p_adv,
             "alignment_loss_mean": float(np.mean(losses)), "alignment_loss_per_target": losses,
             "victim_clean_accuracy": float(np.mean(accs)),
-            "surrogate_clean_accuracy": [float(np.mean(m.predict(te.X) == te.y)) for m in surrogates],
+            "surrogate_clean_accuracy": [float(np.mean(c)) for c in surrogate_correct],
             "crafting_seconds_per_poison": craft_s / (100 * R8_TARGETS)}
