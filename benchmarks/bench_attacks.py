@@ -193,7 +193,7 @@ def gradient_matching() -> dict:
     sp = load_cifar10(data_dir())
     X, y, te = sp.train.X[:10_000], sp.train.y[:10_000], sp.test
     factory = model_factory("cnn", "image")
-    # R8's models (20 epochs); one surrogate, as ART's attack takes one model, and random
+    # the models of R8's third version (20 epochs, Adam; R8 now trains with SGD); one surrogate, as ART's attack takes one model, and random
     # selection on both sides (ART draws its poisons at random from the class)
     cfg = lambda s: TrainConfig(epochs=20, batch_size=128, lr=1e-3, seed=s)  # noqa: E731
     sur = TorchClassifier(factory, config=cfg(1000)).fit(X, y)
@@ -218,7 +218,7 @@ def gradient_matching() -> dict:
                          "poisons_changed": int((np.abs(Xp - X).reshape(len(X), -1).max(axis=1) > 0).sum())}
         rows.append({"target": int(t), **res})
         print(rows[-1], flush=True)
-    return {"setting": "R8's models (CIFAR-10 batch 1, 2-conv ConvNet 20 epochs), one surrogate, 1% poisons "
+    return {"setting": "R8's third-version models (CIFAR-10 batch 1, 2-conv ConvNet 20 epochs, Adam), one surrogate, 1% poisons "
                        "drawn at random, eps 16/255, one restart, 250 steps; victims retrained from scratch",
             "per_target": rows}
 

@@ -153,3 +153,24 @@ def test_r4_verdict_reads_30_percent_at_40_over_255():
 
     assert ra._summarize_r4([seed(0.9), seed(0.8)])["passed"]
     assert not ra._summarize_r4([seed(0.9), seed(0.6)])["passed"]
+
+
+def test_progress_prints_each_finished_target():
+    import io
+
+    from rich.console import Console
+
+    from poisonlab.cli.progress import training_progress
+
+    buf = io.StringIO()
+    with training_progress(Console(file=buf, width=200)) as progress:
+        progress("R8", "target", {"done": 3, "total": 10, "hit": True, "p_adversarial": 0.92065})
+    assert "R8: target 3/10, hit True, p_adversarial 0.921" in buf.getvalue()
+
+
+def test_r8_trains_with_the_papers_sgd():
+    from poisonlab.evaluation.reproduce_attacks import R8_EPOCHS, _r8_config
+
+    cfg = _r8_config(7).validate()
+    assert (cfg.optimizer, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.lr_schedule) == ("sgd", 0.05, 0.9, 5e-4, "step")
+    assert (cfg.epochs, cfg.seed) == (R8_EPOCHS, 7)

@@ -24,6 +24,11 @@ def training_progress(console: Console) -> Iterator:
                 bars.remove_task(task)
             tasks.clear()
             return
+        if event == "target":  # a reproduction's outer loop: one line per finished target
+            extra = "".join(f", {k} {v:.3g}" if isinstance(v, float) else f", {k} {v}"
+                            for k, v in info.items() if k not in ("done", "total"))
+            bars.console.print(f"{label}: target {info['done']}/{info['total']}{extra}")
+            return
         if label not in tasks:
             tasks[label] = bars.add_task(f"train {label}", total=None, status="")
         task = tasks[label]
