@@ -188,14 +188,15 @@ def gradient_matching() -> dict:
     from poisonlab.attacks.data import GradientMatching
     from poisonlab.data import load_cifar10
     from poisonlab.evaluation.experiment import model_factory
-    from poisonlab.models import TorchClassifier, TrainConfig
+    from poisonlab.evaluation.reproduce_attacks import _r8_config
+    from poisonlab.models import TorchClassifier
 
     sp = load_cifar10(data_dir())
     X, y, te = sp.train.X[:10_000], sp.train.y[:10_000], sp.test
     factory = model_factory("cnn", "image")
-    # the models of R8's third version (20 epochs, Adam; R8 now trains with SGD); one surrogate, as ART's attack takes one model, and random
+    # R8's models (20 epochs, SGD); one surrogate, as ART's attack takes one model, and random
     # selection on both sides (ART draws its poisons at random from the class)
-    cfg = lambda s: TrainConfig(epochs=20, batch_size=128, lr=1e-3, seed=s)  # noqa: E731
+    cfg = _r8_config
     sur = TorchClassifier(factory, config=cfg(1000)).fit(X, y)
     rng = np.random.default_rng(0)
     right = np.flatnonzero(sur.predict(te.X) == te.y)
@@ -218,7 +219,7 @@ def gradient_matching() -> dict:
                          "poisons_changed": int((np.abs(Xp - X).reshape(len(X), -1).max(axis=1) > 0).sum())}
         rows.append({"target": int(t), **res})
         print(rows[-1], flush=True)
-    return {"setting": "R8's third-version models (CIFAR-10 batch 1, 2-conv ConvNet 20 epochs, Adam), one surrogate, 1% poisons "
+    return {"setting": "R8's models (CIFAR-10 batch 1, 2-conv ConvNet 20 epochs, SGD), one surrogate, 1% poisons "
                        "drawn at random, eps 16/255, one restart, 250 steps; victims retrained from scratch",
             "per_target": rows}
 
