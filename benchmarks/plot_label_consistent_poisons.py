@@ -24,6 +24,7 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     from poisonlab.reports import atomic_write_bytes
+    from poisonlab.reports.plots import figure_png
 
     files = sorted((RESULTS / "explore_label_consistent").glob("*.npy"))
     if not files:
@@ -35,13 +36,8 @@ def main() -> None:
         ax.set_title(path.stem.replace("_", " "), fontsize=8, loc="left", pad=2)
         ax.axis("off")
     fig.tight_layout(h_pad=0.3)
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
     out = ROOT / "docs" / "results" / "R6-poisons.png"
-    atomic_write_bytes(out, buf.getvalue())
+    atomic_write_bytes(out, figure_png(fig, dpi=110))
     print(out)
 
 

@@ -5,6 +5,17 @@ from __future__ import annotations
 import io
 
 
+def figure_png(fig, dpi: float | str = "figure") -> bytes:
+    """A matplotlib figure as PNG bytes (at ``dpi``, by default the figure's own); the figure
+    is closed."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def rate_sweep_png(record: dict) -> bytes:
     """ASR and clean accuracy against poison rate (R2), mean ± sd over seeds."""
     import matplotlib
@@ -29,7 +40,4 @@ def rate_sweep_png(record: dict) -> bytes:
     ax.legend(loc="lower right")
     ax.set_title(f"{record['id']}: {record['title']} ({record['seeds']} seed(s))")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig)
