@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import platform
-import sys
 import time
 from pathlib import Path
 
@@ -20,10 +18,11 @@ def data_dir() -> Path:
 
 
 def environment() -> dict:
-    import torch
+    """The run layer's environment (git commit and dirty flag, package versions, threads, the
+    exact argv, platform): every benchmark JSON says what produced it."""
+    from poisonlab.runs.record import environment as run_environment
 
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "platform": sys.platform}
+    return run_environment()
 
 
 def poisoned_mnist_features(*, n_poison: int = 600, hidden: int = 128, epochs: int = 3, seed: int = 0):

@@ -162,7 +162,7 @@ def detect(seed: int = 0) -> dict:
     from poisonlab.attacks.data import AudioTrigger, RareWordTrigger, TabularTrigger
     from poisonlab.data import Dataset, load_adult, load_fsdd, load_sms_spam
     from poisonlab.data.audio import log_mel_spectrogram
-    from poisonlab.defenses.data.scan import scan
+    from poisonlab.runs.scan import scan
     from poisonlab.defenses.inference import STRIP
     from poisonlab.evaluation.detection import auroc
     from poisonlab.evaluation.experiment import model_factory

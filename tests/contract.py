@@ -6,13 +6,65 @@ the registry, and ``test_contract_meta.py`` proves they catch deliberately broke
 
 from __future__ import annotations
 
+import functools
+import inspect
 import pickle
+import re
+from typing import Any, Callable
 
 import numpy as np
 import pytest
 
 from poisonlab import BackdoorAttack, BaseDetector, NotFittedError, PoisonResult
+from poisonlab._validation import invalid_values, make_constraint
 from poisonlab.exceptions import InvalidParameterError
+
+
+# --- declared parameters -----------------------------------------------------------------------
+
+def check_declarations(cls):
+    """Every ``__init__`` parameter has a declared constraint list, no declaration names a
+    non-parameter, every default satisfies its declaration, and ``random_state`` follows the one
+    convention (None, an int >= 0 or a Generator)."""
+    params = cls._param_names()
+    declared = dict(cls._parameter_constraints)
+    missing = [p for p in params if p not in declared]
+    assert not missing, f"{cls.__name__} does not declare constraints for parameter(s) {missing}"
+    extra = sorted(set(declared) - set(params))
+    assert not extra, f"{cls.__name__} declares constraints for non-parameter(s) {extra}"
+    sig = inspect.signature(cls.__init__)
+    for name in params:
+        constraints = [make_constraint(c) for c in declared[name]]
+        assert constraints, f"{cls.__name__}.{name} declares no constraint"
+        default = sig.parameters[name].default
+        assert default is inspect.Parameter.empty or any(c.is_satisfied_by(default) for c in constraints), \
+            f"{cls.__name__}.{name}'s default {default!r} breaks its own declaration"
+    if "random_state" in declared:
+        assert declared["random_state"] == ["random_state"], \
+            f"{cls.__name__}.random_state must be declared as ['random_state'] (one convention)"
+
+
+def check_invalid_params(cls, params: dict, call: Callable[[Any], Any]):
+    """For every declared parameter, every invalid value generated from its declaration (outside
+    an interval, not an option, a wrong type, NaN, -1 for a seed, ...) makes ``call(obj)`` (poison,
+    fit or aggregate on valid data) raise an InvalidParameterError naming the parameter."""
+    check_declarations(cls)
+    for name, constraints in cls._parameter_constraints.items():
+        bad_values = invalid_values(constraints)
+        assert bad_values, f"cannot build an invalid value for {cls.__name__}.{name}: its declaration accepts anything"
+        for bad in bad_values:
+            obj = cls(**{**params, name: bad})
+            try:
+                call(obj)
+            except InvalidParameterError as exc:
+                assert re.search(rf"\b{re.escape(name)}\b", str(exc)), \
+                    f"{cls.__name__}({name}={bad!r}) raised an error that does not name {name!r}: {exc}"
+            except Exception as exc:  # noqa: BLE001 - any other failure means the check did not run
+                raise AssertionError(f"{cls.__name__}({name}={bad!r}) raised {type(exc).__name__} instead of an "
+                                     f"InvalidParameterError naming {name!r}: {exc}") from exc
+            else:
+                raise AssertionError(f"{cls.__name__} accepted the invalid value {name}={bad!r}: its declared "
+                                     f"constraint is not enforced")
 
 
 def attack_data(cls):
@@ -101,6 +153,7 @@ def check_attack(cls, params=None):
         assert np.array_equal(X, X0), "apply_trigger modified its input"
         assert np.array_equal(T, atk.apply_trigger(X[:5])), "apply_trigger must be deterministic"
         assert not np.array_equal(T, X[:5]), "apply_trigger changed nothing"
+    check_invalid_params(cls, params, lambda obj: obj.poison(X, y, **needs))
 
 
 def _features():
@@ -117,6 +170,7 @@ def _tiny_cnn(spec):
     return build_model("cnn", spec, widths=(4, 8), hidden=16)
 
 
+@functools.lru_cache(maxsize=1)
 def _small_image_model():
     """Three classes, each lighting one pixel on faint noise: learnable in a few epochs."""
     from poisonlab.models import TorchClassifier, TrainConfig
@@ -163,9 +217,14 @@ def check_detector(cls, params=None, args=None, kwargs=None):
     assert np.array_equal(again.scores_, det.scores_), "same input must give the same scores"
     assert np.array_equal(pickle.loads(pickle.dumps(det)).scores_, det.scores_)
     assert type(det.clone()) is cls and not hasattr(det.clone(), "scores_")
-    bad = {det.threshold_param: 2.0}
-    with pytest.raises(InvalidParameterError):
-        cls(**{**params, **bad}).fit(*args, **kwargs)
+    # the scores depend on the data: move the first unit onto the last (for labelled features a
+    # planted outlier whose label disagrees with its new neighbours and a duplicate conflict)
+    moved = [np.array(a, copy=True) for a in args]
+    moved[0][0] = moved[0][-1]
+    other = cls(**params).fit(*moved, **kwargs)
+    assert other.scores_.shape != det.scores_.shape or not np.array_equal(other.scores_, det.scores_), \
+        "scores_ must depend on the data: moving a sample left every score unchanged"
+    check_invalid_params(cls, params, lambda obj: obj.fit(*args, **kwargs))
 
 
 def check_aggregator(cls, params=None):
@@ -182,3 +241,4 @@ def check_aggregator(cls, params=None):
     # identical honest updates aggregate to themselves
     same = np.tile(U[0], (7, 1))
     assert np.allclose(cls(**(params or {})).aggregate(same), U[0])
+    check_invalid_params(cls, params or {}, lambda obj: obj.aggregate(U))

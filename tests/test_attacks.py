@@ -53,8 +53,8 @@ def test_badnets_any_size_and_channels():
     ({"poison_rate": 1.5}, InvalidParameterError, "poison_rate must be in"),
     ({"poison_rate": 0.9}, InvalidParameterError, "only 45 samples outside target class 0"),
     ({"target": 9}, InvalidParameterError, r"target must be an existing class in 0..3; got 9"),
-    ({"target": -1}, InvalidParameterError, "existing class"),
-    ({"patch_size": 0}, InvalidParameterError, "patch_size must be in"),
+    ({"target": -1}, InvalidParameterError, r"BadNets.target must be a class index \(an int >= 0\); got -1"),
+    ({"patch_size": 0}, InvalidParameterError, r"BadNets.patch_size must be an int in \[1, inf\); got 0"),
     ({"patch_size": 20}, InvalidParameterError, "does not fit"),
     ({"target_mode": "one"}, InvalidParameterError, "target_mode must be one of"),
 ])

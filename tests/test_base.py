@@ -1,11 +1,28 @@
-"""Validation, thresholds, poison counts and result objects."""
+"""Validation, declared constraints, thresholds, poison counts and result objects."""
+
+import inspect
+import numbers
+import typing
 
 import numpy as np
 import pytest
 
 from poisonlab import AssumptionError, DataError, InvalidParameterError, NotFittedError, PoisonResult
-from poisonlab._validation import check_array, check_labels, check_random_state, check_scalar
-from poisonlab.base import contamination_threshold, fpr_threshold, resolve_n_poison
+from poisonlab._validation import (
+    HasMethods,
+    Interval,
+    Options,
+    check_array,
+    check_labels,
+    check_param,
+    check_random_state,
+    check_scalar,
+    check_seed,
+    describe_constraints,
+    invalid_values,
+    make_constraint,
+)
+from poisonlab.base import BaseAggregator, contamination_threshold, fpr_threshold, per_class_cut, resolve_n_poison
 from poisonlab.defenses.data import KNNLabelConsistency
 
 
@@ -120,3 +137,113 @@ def test_knn_label_finds_planted_flips():
     assert recall >= 0.95  # planted-poison recall floor
     assert det.flags_.sum() <= 60
     assert det.score(X[:5], y[:5]).max() < 0.5
+
+
+# --- declared parameter constraints ------------------------------------------------------------
+
+
+def _ok(constraint, value):
+    return make_constraint(constraint).is_satisfied_by(value)
+
+
+def test_interval_ends_types_and_non_finite_values():
+    half_open = Interval(numbers.Real, 0, 1, closed="right")
+    assert not _ok(half_open, 0) and _ok(half_open, 1) and _ok(half_open, 0.5) and _ok(half_open, np.float32(0.5))
+    assert not _ok(half_open, float("nan")) and not _ok(half_open, True) and not _ok(half_open, "0.5")
+    count = Interval(numbers.Integral, 1, None, closed="left")
+    assert _ok(count, 1) and _ok(count, np.int64(7)) and not _ok(count, 0) and not _ok(count, 2.0)
+    assert not _ok(count, True)  # True is an int to Python, not to a user
+    assert not _ok(Interval(numbers.Real, 0, None, closed="left"), float("inf"))
+    assert str(half_open) == "in (0, 1]" and str(count) == "an int in [1, inf)"
+    with pytest.raises(InvalidParameterError, match="closed must be one of"):
+        Interval(numbers.Real, 0, 1, closed="open")
+
+
+def test_named_constraints():
+    assert _ok("random_state", None) and _ok("random_state", 3) and _ok("random_state", np.random.default_rng(0))
+    assert not _ok("random_state", -1) and not _ok("random_state", np.random.RandomState(0))
+    assert not _ok("random_state", True) and not _ok("random_state", 1.0)
+    assert _ok("boolean", False) and _ok("boolean", np.bool_(True)) and not _ok("boolean", 1)
+    assert _ok("array-like", (0.0, 1.0)) and _ok("array-like", np.zeros(3)) and not _ok("array-like", "ab")
+    assert not _ok("array-like", 3) and not _ok("array-like", {"a": 1})
+    assert _ok("class_index", 0) and not _ok("class_index", -1) and not _ok("class_index", 1.0)
+    assert _ok(callable, len) and not _ok(callable, 3)
+    assert _ok(None, None) and not _ok(None, 0)
+    assert _ok(str, "x") and not _ok(str, 1) and not _ok(int, True) and _ok(bool, True)
+    assert _ok(typing.Mapping, {"a": 1}) and not _ok(typing.Mapping, [("a", 1)])
+    assert _ok(Options(("a", "b")), "a") and not _ok(Options(("a", "b")), "c") and not _ok(Options(("a",)), 0)
+    assert _ok(HasMethods("fit"), KNNLabelConsistency()) and not _ok(HasMethods("fit"), object())
+    with pytest.raises(InvalidParameterError, match="unknown constraint 'seed'"):
+        make_constraint("seed")
+
+
+def test_check_param_names_the_parameter_what_it_must_be_and_what_it_got():
+    rate = [Interval(numbers.Real, 0, 1, closed="right"), None]
+    assert check_param(None, rate, "X.poison_rate") is None
+    with pytest.raises(InvalidParameterError, match=r"^BadNets.poison_rate must be in \(0, 1\] or None; got 1.5$"):
+        check_param(1.5, rate, "BadNets.poison_rate")
+    assert describe_constraints([Interval(numbers.Real, 0, 0.5, closed="right"), Options(("auto",))]) == \
+        "in (0, 0.5] or 'auto'"
+    with pytest.raises(InvalidParameterError, match=r"got <array \(1000,\) float64>"):
+        check_param(np.zeros(1000), [None], "X.key")
+
+
+@pytest.mark.parametrize("constraints", [
+    [Interval(numbers.Real, 0, 1, closed="neither")], [Interval(numbers.Integral, 2, None, closed="left"), None],
+    [Options(("a", "b"))], ["random_state"], ["boolean"], ["array-like", None], ["class_index"], [callable, None],
+    [str], [HasMethods("fit", "predict_proba"), None],
+])
+def test_invalid_values_are_refused_by_every_constraint_of_the_list(constraints):
+    bad = invalid_values(constraints)
+    assert bad
+    for v in bad:
+        assert not any(make_constraint(c).is_satisfied_by(v) for c in constraints), v
+
+
+def test_check_seed_keeps_ints_and_draws_from_generators():
+    assert check_seed(7) == 7 and check_seed(np.int64(7)) == 7
+    g1, g2 = np.random.default_rng(3), np.random.default_rng(3)
+    assert check_seed(g1) == check_seed(g2) and 0 <= check_seed(g1) < 2**32
+    assert isinstance(check_seed(None), int)
+    with pytest.raises(InvalidParameterError, match="random_state must be a non-negative int; got -1"):
+        check_seed(-1)
+
+
+def test_fit_checks_the_declared_parameters_and_keeps_its_signature():
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(InvalidParameterError, match=r"KNNLabelConsistency.n_neighbors must be an int in \[1, inf\)"):
+        KNNLabelConsistency(n_neighbors=0).fit(X, np.arange(20) % 2)
+    assert list(inspect.signature(KNNLabelConsistency.fit).parameters) == ["self", "X", "y"]
+    assert KNNLabelConsistency.fit.__doc__.startswith("Score each row")
+
+
+def test_aggregate_checks_the_declared_parameters():
+    class Trimmed(BaseAggregator):
+        _parameter_constraints = {"beta": [Interval(numbers.Real, 0, 0.5, closed="left")]}
+
+        def __init__(self, *, beta=0.1):
+            self.beta = beta
+
+        def _aggregate(self, U, w):
+            return U.mean(axis=0), w
+
+    assert Trimmed().aggregate(np.ones((3, 2))).tolist() == [1.0, 1.0]
+    with pytest.raises(InvalidParameterError, match=r"Trimmed.beta must be in \[0, 0.5\); got 0.7"):
+        Trimmed(beta=0.7).aggregate(np.ones((3, 2)))
+
+
+def test_apply_trigger_checks_the_declared_parameters():
+    from poisonlab.attacks.data import BadNets
+
+    with pytest.raises(InvalidParameterError, match="BadNets.margin must be an int in"):
+        BadNets(value=1.0, margin=-1).apply_trigger(np.zeros((2, 1, 8, 8)))
+
+
+def test_per_class_cut_hand_computed():
+    s = np.array([1, 2, 3, 4, 10, 20, 30, 40.0])
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    cut = per_class_cut(s, y, 0.25)  # ceil(0.25 * 4) = 1 flagged per class
+    assert cut.tolist() == [3, 3, 3, 3, 30, 30, 30, 30]
+    assert np.flatnonzero(s > cut).tolist() == [3, 7]
+    assert (s > per_class_cut(s, y, 0.5)).sum() == 4
+    assert (s > per_class_cut(s, y, 1.0)).all()  # everything removed: below the lowest score

@@ -1,13 +1,16 @@
 """The contract checks must catch objects that break the rules."""
 
+import numbers
+
 import numpy as np
 import pytest
 
+from poisonlab._validation import Interval, check_array
 from poisonlab.attacks.data import BadNets
-from poisonlab.base import BaseAttack, PoisonResult
+from poisonlab.base import CONTAMINATION, BaseAttack, BaseDetector, PoisonResult
 from poisonlab.defenses.data import KNNLabelConsistency
 
-from .contract import check_attack, check_detector
+from .contract import check_attack, check_declarations, check_detector, check_invalid_params
 
 
 class _Unseeded(BadNets):
@@ -19,6 +22,8 @@ class _Unseeded(BadNets):
 
 class _LiesAboutMask(BaseAttack):
     """Changes samples it does not report."""
+
+    _parameter_constraints = {"random_state": ["random_state"]}
 
     def __init__(self, *, random_state=None):
         self.random_state = random_state
@@ -37,6 +42,65 @@ class _BadFlags(KNNLabelConsistency):
         return self
 
 
+class _Toy(BaseDetector):
+    """A correct detector: distance to the mean, with one declared hyperparameter."""
+
+    _parameter_constraints = {"power": [Interval(numbers.Real, 0, None, closed="neither")],
+                              "contamination": CONTAMINATION}
+
+    def __init__(self, *, power=1.0, contamination=0.1):
+        self.power = power
+        self.contamination = contamination
+
+    def fit(self, X, y=None):
+        X = check_array(X, "X", min_ndim=2)
+        self._calibrate(np.abs(X - X.mean(axis=0)).sum(axis=1) ** self.power)
+        return self
+
+
+class _Unenforced(_Toy):
+    """Declares its constraints but never checks them."""
+
+    def _validate_params(self):
+        pass
+
+
+class _IgnoresInput(_Toy):
+    """Scores that depend only on how many samples there are."""
+
+    def fit(self, X, y=None):
+        self._calibrate(np.linspace(0.0, 1.0, len(X)))
+        return self
+
+
+class _Undeclared(_Toy):
+    """A parameter without a declaration."""
+
+    def __init__(self, *, power=1.0, offset=0.0, contamination=0.1):
+        super().__init__(power=power, contamination=contamination)
+        self.offset = offset
+
+
+class _DeclaresGhost(_Toy):
+    _parameter_constraints = {**_Toy._parameter_constraints, "ghost": [None]}
+
+
+class _OwnSeedRule(_Toy):
+    _parameter_constraints = {**_Toy._parameter_constraints, "random_state": [Interval(numbers.Integral, 0, None,
+                                                                                        closed="left")]}
+
+    def __init__(self, *, power=1.0, contamination=0.1, random_state=0):
+        super().__init__(power=power, contamination=contamination)
+        self.random_state = random_state
+
+
+class _BypassingAttack(BadNets):
+    """A BadNets whose declared target_mode options are never checked."""
+
+    def _validate_params(self):
+        pass
+
+
 @pytest.mark.parametrize("cls, msg", [(_Unseeded, "same random_state"), (_LiesAboutMask, "outside poison_mask")])
 def test_contract_catches_broken_attacks(cls, msg):
     with pytest.raises(AssertionError, match=msg):
@@ -46,3 +110,55 @@ def test_contract_catches_broken_attacks(cls, msg):
 def test_contract_catches_broken_detector():
     with pytest.raises(AssertionError, match="scores_ > threshold_"):
         check_detector(_BadFlags)
+
+
+def test_the_toy_detector_passes():
+    # the positive control of the tests below: what they break is all that is wrong
+    check_detector(_Toy)
+
+
+def test_contract_catches_an_unenforced_constraint():
+    with pytest.raises(AssertionError, match=r"accepted the invalid value power=.*not enforced"):
+        check_detector(_Unenforced)
+    with pytest.raises(AssertionError, match=r"_BypassingAttack accepted the invalid value target_mode="):
+        check_attack(_BypassingAttack)
+
+
+def test_contract_catches_scores_that_ignore_the_input():
+    with pytest.raises(AssertionError, match="scores_ must depend on the data"):
+        check_detector(_IgnoresInput)
+
+
+def test_contract_catches_missing_and_stray_declarations():
+    with pytest.raises(AssertionError, match=r"does not declare constraints for parameter\(s\) \['offset'\]"):
+        check_detector(_Undeclared)
+    with pytest.raises(AssertionError, match=r"non-parameter\(s\) \['ghost'\]"):
+        check_declarations(_DeclaresGhost)
+    with pytest.raises(AssertionError, match="one convention"):
+        check_declarations(_OwnSeedRule)
+
+
+def test_contract_catches_an_error_that_does_not_name_the_parameter():
+    class _Vague(_Toy):
+        def _validate_params(self):
+            if not self.power > 0:
+                from poisonlab import InvalidParameterError
+
+                raise InvalidParameterError("bad value")
+            super()._validate_params()
+
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(AssertionError, match="does not name 'power'"):
+        check_invalid_params(_Vague, {}, lambda det: det.fit(X))
+
+
+def test_contract_catches_a_wrong_exception_type():
+    class _Crashes(_Unenforced):
+        def fit(self, X, y=None):
+            if not self.power > 0:
+                raise RuntimeError("boom")
+            return super().fit(X, y)
+
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(AssertionError, match="raised RuntimeError instead of an InvalidParameterError"):
+        check_invalid_params(_Crashes, {}, lambda det: det.fit(X))

@@ -13,7 +13,6 @@ from poisonlab.defenses.data import (
     SpectralSignatures,
     Spectre,
 )
-from poisonlab.defenses.data._perclass import top_fraction_per_class
 from poisonlab.defenses.data.activation_clustering import cluster_scores
 from poisonlab.defenses.data.combine import rank_average, votes_then_rank
 from poisonlab.defenses.data.duplicates import conflict_fraction
@@ -68,10 +67,20 @@ def test_rank_average_and_votes_hand_computed():
     assert np.allclose(votes_then_rank(S, F), np.add([1, 0, 1], ranks))
 
 
-def test_top_fraction_per_class():
-    s = np.array([1, 2, 3, 4, 10, 20, 30, 40.0])
-    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
-    assert np.flatnonzero(top_fraction_per_class(s, y, 0.25)).tolist() == [3, 7]
+def test_per_class_rule_flags_the_top_of_each_class():
+    # one sample per class far out: with epsilon = 1/6, 1.5 epsilon of 4 samples is ceil(1.0) = 1
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(0, 1, (4, 3)), rng.normal(20, 1, (4, 3))]
+    X[0] += [9, 0, 0]
+    X[7] -= [0, 9, 0]
+    y = np.repeat([0, 1], 4)
+    det = SpectralSignatures(contamination=1 / 6, threshold_rule="per_class").fit(X, y)
+    assert np.flatnonzero(det.flags_).tolist() == [0, 7]
+    assert det.threshold_ == 0.0 and np.array_equal(det.flags_, det.scores_ > 0)
+    # ranks within each class are those of the default rule's scores
+    plain = SpectralSignatures().fit(X, y).scores_
+    for c in (0, 1):
+        assert np.array_equal(np.argsort(det.scores_[y == c]), np.argsort(plain[y == c]))
 
 
 def test_detection_metrics_hand_computed():
@@ -107,15 +116,19 @@ def _planted(n_per_class=500, n_classes=5, n_poison=50, d=32, shift=3.0, seed=0)
 
 @pytest.mark.parametrize("cls, kw, floor", [
     (SpectralSignatures, {}, 0.95),
-    (Spectre, {"n_components": 16}, 0.95),
+    (Spectre, {"n_components": 16, "trim_fraction": 0.06}, 0.95),
     (RobustOutliers, {}, 0.90),
 ])
 def test_recall_floor_planted_cluster(cls, kw, floor):
     X, y, poison = _planted()
     det = cls(contamination=0.03, **kw).fit(X, y)
-    flagged = top_fraction_per_class(det.scores_, y, 1.5 * 50 / 500)  # the paper's 1.5 epsilon
-    assert flagged[poison].mean() >= floor
     assert auroc(det.scores_, poison) >= 0.97
+    if "threshold_rule" in det.get_params():
+        # the paper's rule: remove 1.5 epsilon of each class, epsilon = 50 / 500
+        det = cls(contamination=50 / 500, threshold_rule="per_class", **kw).fit(X, y)
+    else:
+        det = cls(contamination=1.5 * 50 / 500 / 5, **kw).fit(X, y)  # as many flags, over all classes
+    assert det.flags_[poison].mean() >= floor
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -135,9 +148,11 @@ def test_spectre_beats_spectral_at_small_epsilon(seed):
     direction = np.zeros(d)
     direction[10:] = rng.normal(size=d - 10)
     X[idx] += 6.0 * direction / np.linalg.norm(direction)
-    frac = 1.5 * 12 / n
-    spec = top_fraction_per_class(SpectralSignatures().fit(X, y).scores_, y, frac)[poison].mean()
-    spectre = top_fraction_per_class(Spectre(n_components=16).fit(X, y).scores_, y, frac)[poison].mean()
+    # the paper's rule: remove 1.5 epsilon of each class (SPECTRE keeps its default trim, 2 x 0.05)
+    eps = 12 / n
+    spec = SpectralSignatures(contamination=eps, threshold_rule="per_class").fit(X, y).flags_[poison].mean()
+    spectre = Spectre(n_components=16, contamination=eps, trim_fraction=0.1,
+                      threshold_rule="per_class").fit(X, y).flags_[poison].mean()
     assert spectre >= 0.9 and spec <= 0.2
 
 

@@ -166,7 +166,7 @@ def test_every_input_pixel_is_seen(arch, shape):
 
 
 def test_adversarial_training_buys_robustness_and_checks_its_parameters():
-    from poisonlab.attacks._gradients import pgd
+    from poisonlab.models.gradients import pgd
     from poisonlab.models.robust import AdversarialTraining
 
     # feature 0 separates the classes by more than 2 eps (robust but noisy); features 1-59 each
@@ -222,7 +222,7 @@ def test_inference_copy_is_frozen_channels_last_and_matches():
 
 def test_pgd_mask_confines_the_perturbation():
     """Pixels where the mask is 0 are never changed, in L-inf and L2; the rest still move."""
-    from poisonlab.attacks._gradients import pgd
+    from poisonlab.models.gradients import pgd
 
     model = build_model("cnn", ModelSpec((1, 8, 8), 3))
     X = np.random.default_rng(0).uniform(0.2, 0.8, (6, 1, 8, 8)).astype(np.float32)

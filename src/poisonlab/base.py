@@ -9,11 +9,16 @@
   turns scores into a threshold for every detector.
 * :class:`BaseAggregator` -- ``aggregate(updates, weights=None)`` returns the aggregated update and
   records which clients were excluded or down-weighted.
+
+Every class declares its hyperparameters' constraints as data (``_parameter_constraints``, the
+vocabulary of :mod:`poisonlab._validation`); :meth:`Params._validate_params` checks them once, at
+the start of ``poison``, ``fit`` and ``aggregate``.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import numbers
 from abc import ABC, abstractmethod
@@ -24,25 +29,45 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 
 from ._validation import (
+    Interval,
+    Options,
     check_array,
     check_class,
     check_is_fitted,
     check_labels,
-    check_option,
     check_random_state,
     check_scalar,
     infer_n_classes,
+    validate_params,
 )
 from .exceptions import AssumptionError, DataError, InvalidParameterError
 
 
 # --- parameters ------------------------------------------------------------------------------
 
-class Params:
-    """``get_params`` / ``set_params`` / ``clone`` from the keyword-only ``__init__`` signature.
+#: Pipeline stages a registered object can work at.
+STAGES = ("data", "training", "model", "inference", "federated")
+#: What a detector or defense scores or acts on.
+UNITS = ("sample", "input", "class", "model", "client")
 
-    Subclasses store every ``__init__`` argument under the same name and do nothing else there.
+
+class Params:
+    """``get_params`` / ``set_params`` / ``clone`` from the keyword-only ``__init__`` signature,
+    and the check of the declared parameter constraints.
+
+    Subclasses store every ``__init__`` argument under the same name and do nothing else there,
+    and declare every one of them in ``_parameter_constraints`` (``{"name": [constraint, ...]}``,
+    the vocabulary of :mod:`poisonlab._validation`: a value is valid when one constraint of its
+    list accepts it).
     """
+
+    #: ``{parameter: [constraint, ...]}`` for every ``__init__`` parameter.
+    _parameter_constraints: ClassVar[dict[str, list]] = {}
+
+    def _validate_params(self) -> None:
+        """Check every declared parameter; raise InvalidParameterError naming the first bad one
+        (``"BadNets.poison_rate must be in (0, 1] or None; got 1.5"``)."""
+        validate_params(self.get_params(), self._parameter_constraints, type(self).__name__)
 
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -172,14 +197,25 @@ def resolve_n_poison(poison_rate: float | None, n_poison: int | None, n_total: i
     return n
 
 
+#: Declared constraints of the hyperparameters most attacks share.
+POISON_RATE = [Interval(numbers.Real, 0, 1, closed="right"), None]
+N_POISON = [Interval(numbers.Integral, 1, None, closed="left"), None]
+
+
 class BaseAttack(Params, ABC):
     """Base class of every poisoning attack.
 
-    Subclasses implement :meth:`_poison`. :meth:`poison` validates ``X`` and ``y``, resolves
-    ``random_state`` into one generator, hands the subclass read-only views (so an attack that
-    would modify the user's arrays fails loudly), and checks the result.
+    Subclasses implement :meth:`_poison`. :meth:`poison` checks the declared parameters,
+    validates ``X`` and ``y``, resolves ``random_state`` into one generator, hands the subclass
+    read-only views (so an attack that would modify the user's arrays fails loudly), and checks
+    the result.
     """
 
+    #: Pipeline stage the attack works at: "data" (the training set), "training" (the
+    #: procedure) or "federated" (client updates).
+    stage: ClassVar[str] = "data"
+    #: What the attack alters: "sample" (training samples) or "client" (federated updates).
+    unit: ClassVar[str] = "sample"
     #: Short family name: "label_flip", "backdoor", "clean_label", ...
     family: ClassVar[str] = "attack"
     #: Modalities the attack applies to.
@@ -205,6 +241,7 @@ class BaseAttack(Params, ABC):
         -------
         PoisonResult
         """
+        self._validate_params()
         missing = [k for k in self.needs if needs.get(k) is None]
         if missing:
             raise InvalidParameterError(f"{type(self).__name__}.poison needs keyword argument(s) {missing}")
@@ -250,13 +287,20 @@ class BackdoorAttack(BaseAttack):
 
     family = "backdoor"
 
+    _parameter_constraints: ClassVar[dict[str, list]] = {
+        "target": ["class_index"],
+        "target_mode": [Options(("all-to-one", "all-to-all"))],
+        "poison_rate": POISON_RATE,
+        "n_poison": N_POISON,
+        "random_state": ["random_state"],
+    }
+
     target: int
     target_mode: str
     poison_rate: float | None
     n_poison: int | None
 
     def _check_target(self, n_classes: int) -> None:
-        check_option(self.target_mode, "target_mode", ("all-to-one", "all-to-all"))
         if self.target_mode == "all-to-one":
             check_class(self.target, "target", n_classes)
 
@@ -270,6 +314,7 @@ class BackdoorAttack(BaseAttack):
 
     def apply_trigger(self, X: Any) -> np.ndarray:
         """Return a triggered copy of ``X`` (for measuring attack success at test time)."""
+        self._validate_params()
         X = self._check_inputs(X)
         self._check_trigger_ready()
         Xv = X.view()
@@ -315,12 +360,20 @@ class BackdoorAttack(BaseAttack):
 
 # --- detectors -------------------------------------------------------------------------------
 
+#: Declared constraints of the threshold parameters (``"auto"``: the detector's own rule).
+CONTAMINATION = [Interval(numbers.Real, 0, 0.5, closed="right")]
+CONTAMINATION_OR_AUTO = [*CONTAMINATION, Options(("auto",))]
+FALSE_POSITIVE_RATE = [Interval(numbers.Real, 0, 1, closed="neither")]
+
+
 class BaseDetector(Params, ABC):
     """Base class of every detector, at every stage.
 
-    A detector scores units (``unit``: "sample", "input", "class", "model" or "client"); higher
-    scores are more suspicious. ``fit`` sets ``scores_`` for what it was fitted on, then
-    :meth:`_calibrate` sets ``threshold_`` and ``flags_``.
+    A detector works at a ``stage`` ("data", "training", "model", "inference", "federated") and
+    scores units (``unit``: "sample", "input", "class", "model" or "client"); higher scores are
+    more suspicious. ``fit`` sets ``scores_`` for what it was fitted on, then :meth:`_calibrate`
+    sets ``threshold_`` and ``flags_``. Every subclass's ``fit`` checks the declared parameters
+    before it runs (the base class wraps it), so no detector can forget to.
 
     The threshold comes from exactly one of two parameters:
 
@@ -328,20 +381,41 @@ class BaseDetector(Params, ABC):
       the ``1 - contamination`` quantile of ``scores_`` (PyOD's convention), so about that
       fraction is flagged. Detectors whose paper defines its own decision rule also accept
       ``contamination="auto"`` (scikit-learn's IsolationForest convention): the rule, expressed
-      as a threshold on the same scores;
+      as a threshold on the same scores. Detectors whose paper removes a share of *each class*
+      declare ``threshold_rule="per_class"``: the ``ceil(per_class_factor * contamination * n_c)``
+      highest scores of each class ``c`` are flagged (spectral signatures: 1.5 epsilon per class);
     * ``false_positive_rate`` -- for detectors calibrated on clean reference data: the threshold
       is the ``1 - false_positive_rate`` quantile of the clean reference scores, so about that
       fraction of clean units is flagged. At least ``ceil(1 / false_positive_rate)`` reference
       units are needed, else the quantile is not defined by the data and we refuse.
     """
 
+    #: Pipeline stage the detector works at.
+    stage: ClassVar[str] = "data"
     unit: ClassVar[str] = "sample"
+    #: Modalities of the data the detector can be used on.
+    modalities: ClassVar[tuple[str, ...]] = ("image", "tabular", "text", "audio")
     #: Which of the two threshold parameters this detector takes.
     threshold_param: ClassVar[str] = "contamination"
+    #: Share of each class flagged per unit of ``contamination`` by ``threshold_rule="per_class"``.
+    per_class_factor: ClassVar[float] = 1.0
 
     scores_: np.ndarray
     threshold_: float
     flags_: np.ndarray
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        fit = cls.__dict__.get("fit")
+        if fit is not None and not getattr(fit, "__isabstractmethod__", False) \
+                and not getattr(fit, "_checks_params", False):
+            @functools.wraps(fit)
+            def checked_fit(self: "BaseDetector", *args: Any, **kw: Any) -> Any:
+                self._validate_params()
+                return fit(self, *args, **kw)
+
+            checked_fit._checks_params = True  # type: ignore[attr-defined]
+            cls.fit = checked_fit  # type: ignore[method-assign]
 
     @abstractmethod
     def fit(self, *args: Any, **kwargs: Any) -> "BaseDetector":
@@ -356,29 +430,30 @@ class BaseDetector(Params, ABC):
         check_is_fitted(self, "threshold_")
         return self.score(X, *args, **kwargs) > self.threshold_
 
-    def _check_threshold_params(self) -> None:
-        value = getattr(self, self.threshold_param)
-        if self.threshold_param == "contamination":
-            if isinstance(value, str) and value == "auto" and self._has_auto_threshold():
-                return
-            check_scalar(value, "contamination", numbers.Real, low=0.0, high=0.5, low_inclusive=False)
-        else:
-            check_scalar(value, "false_positive_rate", numbers.Real, low=0.0, high=1.0,
-                         low_inclusive=False, high_inclusive=False)
-
     def _calibrate(self, scores: np.ndarray, reference: np.ndarray | None = None, *,
-                   rule: str = "quantile") -> None:
-        """Set ``scores_``, ``threshold_`` and ``flags_`` from fitted (and reference) scores.
+                   rule: str = "quantile", groups: np.ndarray | None = None) -> None:
+        """Set ``scores_``, ``threshold_`` and ``flags_`` from fitted (and reference) scores: the
+        one place every detector's threshold comes from.
 
-        ``rule`` applies to ``false_positive_rate``: "quantile" (the empirical quantile of the
-        references, :func:`fpr_threshold`) or "normal" (a normal fitted to them,
-        :func:`normal_fpr_threshold`, for detectors whose paper defines its boundary so)."""
-        self._check_threshold_params()
+        ``rule`` names how the threshold parameter becomes a threshold. For ``contamination``:
+        "quantile" (:func:`contamination_threshold`) or "per_class" (the top
+        ``per_class_factor * contamination`` of each class of ``groups``,
+        :func:`per_class_cut`; ``scores_`` are then each class's scores minus its cut, so ranks
+        within a class are unchanged and ``threshold_`` is 0). For ``false_positive_rate``:
+        "quantile" (the empirical quantile of the references, :func:`fpr_threshold`) or "normal"
+        (a normal fitted to them, :func:`normal_fpr_threshold`, for detectors whose paper defines
+        its boundary so). The parameters were checked by ``fit`` against their declarations."""
         scores = np.asarray(scores, dtype=np.float64)
         if not np.isfinite(scores).all():
             raise AssertionError(f"{type(self).__name__} produced non-finite scores")  # pragma: no cover
         if self.threshold_param == "contamination" and isinstance(self.contamination, str):
             threshold = self._auto_threshold(scores)
+        elif self.threshold_param == "contamination" and rule == "per_class":
+            if groups is None:
+                raise AssertionError("the per_class rule needs the class of every score")  # pragma: no cover
+            scores = scores - per_class_cut(scores, np.asarray(groups),
+                                            self.per_class_factor * self.contamination)
+            threshold = 0.0
         elif self.threshold_param == "contamination":
             threshold = contamination_threshold(scores, self.contamination)
         else:
@@ -388,14 +463,28 @@ class BaseDetector(Params, ABC):
         self.threshold_ = float(threshold)
         self.flags_ = scores > self.threshold_
 
-    def _has_auto_threshold(self) -> bool:
-        return type(self)._auto_threshold is not BaseDetector._auto_threshold
-
     def _auto_threshold(self, scores: np.ndarray) -> float:
         """The paper's own decision rule as a threshold (``contamination="auto"``)."""
         raise InvalidParameterError(
             f"{type(self).__name__} has no decision rule of its own; give contamination as a number"
         )
+
+
+def per_class_cut(scores: np.ndarray, groups: np.ndarray, fraction: float) -> np.ndarray:
+    """Per-sample cut of the per-class removal rule (Tran et al. 2018: remove the 1.5 epsilon
+    highest-scoring samples of each class): for each class ``c`` with ``n_c`` samples, the
+    highest score it keeps once its ``k = ceil(fraction * n_c)`` highest are removed (the lowest
+    score minus 1 when all are removed), so ``scores > cut`` flags exactly those ``k``.
+
+    Ties at a class's cut are all kept (a threshold cannot split equal scores).
+    """
+    cut = np.empty(len(scores), dtype=np.float64)
+    for c in np.unique(groups):
+        idx = np.flatnonzero(groups == c)
+        k = min(len(idx), int(np.ceil(fraction * len(idx))))
+        ranked = np.sort(scores[idx])[::-1]
+        cut[idx] = ranked[k] if k < len(idx) else ranked[-1] - 1.0
+    return cut
 
 
 def contamination_threshold(scores: np.ndarray, contamination: float) -> float:
@@ -458,12 +547,17 @@ class BaseAggregator(Params, ABC):
     summing to 1) say whom the rule trusted this round.
     """
 
+    stage: ClassVar[str] = "federated"
     unit: ClassVar[str] = "client"
+    #: Aggregators see flattened parameter updates, whatever the data was.
+    modalities: ClassVar[tuple[str, ...]] = ()
 
     excluded_: np.ndarray
     weights_: np.ndarray
 
     def aggregate(self, updates: Any, weights: Any = None) -> np.ndarray:
+        """Aggregate ``updates`` (n_clients, n_params) with optional client ``weights``."""
+        self._validate_params()
         U = check_array(updates, "updates", min_ndim=2, max_ndim=2, dtype=np.float64)
         n = U.shape[0]
         if weights is None:

@@ -6,51 +6,13 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from ..exceptions import PoisonlabError
-
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Red-team and defend ML training pipelines against data poisoning.")
-console = Console()
-err_console = Console(stderr=True)
-
-DATA_DIR_HELP = "Folder holding the datasets (one sub-folder each); default: $POISONLAB_DATA_DIR."
-
-
-def _fail(exc: Exception) -> None:
-    err_console.print(f"[bold red]error:[/] {exc}")
-    raise typer.Exit(code=2)
-
-
-def _parse_params(items: list[str]) -> dict[str, Any]:
-    """``key=value`` pairs; values parsed as JSON when they can be (numbers, lists, null)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"--param takes key=value; got {item!r}")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        out[key.strip().replace("-", "_")] = tuple(value) if isinstance(value, list) else value
-    return out
-
-
-def _load(dataset: str, data_dir: Optional[Path], *, waveforms: bool = False):
-    """A built-in dataset; with ``waveforms``, audio datasets come as raw waveforms (audio
-    triggers are mixed into the waveform, before any features)."""
-    from ..data import DATASETS, load_dataset
-
-    if waveforms and dataset in DATASETS and DATASETS[dataset][2] == "audio":
-        return load_dataset(dataset, data_dir, features="waveform")
-    return load_dataset(dataset, data_dir)
-
+from .app import DATA_DIR_HELP, _fail, _load, _parse_params, app, console, err_console  # noqa: F401 (re-exported)
 
 DEMO_ATTACKS = {"image": "badnets", "text": "badword", "tabular": "tabular_trigger", "audio": "audio_trigger"}
 
@@ -72,7 +34,8 @@ def demo(
     from ..evaluation.experiment import run_backdoor
     from ..models.training import TrainConfig
     from ..reports import atomic_write_json
-    from .progress import training_progress
+    from ..runs.events import training_callback
+    from .progress import event_progress
 
     try:
         splits = _load(dataset, data_dir, waveforms=True)
@@ -87,9 +50,9 @@ def demo(
                       f"({len(splits.train)} train / {len(splits.test)} test), target class {target}, "
                       f"{poison_rate:.0%} poisoned")
         t0 = time.perf_counter()
-        with training_progress(console) as progress:
-            result = run_backdoor(splits.train, splits.test, atk, config=config, progress=progress,
-                                  architecture=architecture)
+        with event_progress(console) as emit:
+            result = run_backdoor(splits.train, splits.test, atk, config=config, architecture=architecture,
+                                  progress=lambda label, event, info: training_callback(emit, label)(event, info))
         seconds = time.perf_counter() - t0
     except PoisonlabError as exc:
         _fail(exc)
@@ -134,23 +97,16 @@ def attack(
                                                "index of the dataset's test split (of --input with "
                                                "--input)."),
 ) -> None:
-    """Poison a dataset file; write the poisoned data and the ground-truth mask."""
-    import numpy as np
-
+    """Poison a dataset file; write the poisoned data, its ground-truth mask and a sidecar
+    (<stem>.poison.json: the attack and its parameters)."""
     from .. import registry
     from ..data import read_npz
-    from ..reports import atomic_write_bytes, atomic_write_json
-    from ..reports.files import to_jsonable
+    from ..runs.sidecar import check_output, write_poisoned
 
     if (dataset is None) == (input is None):
         _fail(ValueError("give exactly one of --dataset or --input"))
-    if out.suffix != ".npz":
-        _fail(ValueError(f"--out must end in .npz; got {out}"))
-    if input is not None and out.resolve() == input.resolve():
-        _fail(ValueError("--out must differ from --input: poisonlab never overwrites your data"))
-    if out.exists() and not force:
-        _fail(ValueError(f"{out} exists; pass --force to replace it"))
     try:
+        check_output(out, source=input, force=force)
         params = _parse_params(param)
         params.setdefault("random_state", seed)
         atk = registry.create("attack", attack_name, **params)
@@ -160,25 +116,12 @@ def attack(
             ds = _load(dataset, data_dir, waveforms=attack_name == "audio_trigger").train
         needs = _attack_needs(atk, ds, dataset, data_dir, surrogate, architecture, target_index)
         res = atk.poison(ds.X, ds.y, **needs)
-    except PoisonlabError as exc:
+        data_path, sidecar = write_poisoned(out, ds, res, atk, input if input is not None else dataset,
+                                            force=force)
+    except (PoisonlabError, OSError) as exc:
         _fail(exc)
-    import io
-
-    buf = io.BytesIO()
-    ids = np.asarray(ds.ids)
-    if len(res.y) > len(ids):  # attacks that inject samples append them: give them ids of their own
-        ids = np.concatenate([ids.astype(str), [f"injected-{k}" for k in range(len(res.y) - len(ids))]])
-    X_out = np.asarray(res.X, dtype=str) if res.X.dtype == object else res.X  # texts: no pickle
-    np.savez_compressed(buf, X=X_out, y=res.y, poison_mask=res.poison_mask, indices=res.indices,
-                        ids=ids, classes=np.array(ds.classes))
-    atomic_write_bytes(out, buf.getvalue())
-    meta = {"attack": attack_name, "params": to_jsonable({k: (v if not isinstance(v, np.ndarray) else "<array>")
-                                                          for k, v in atk.get_params().items()}),
-            "source": str(input) if input else dataset, "n_samples": len(res.y),
-            "n_poison": res.n_poison, "target": res.target, "info": dict(res.info)}
-    atomic_write_json(out.with_suffix(".json"), meta)
     console.print(f"Poisoned {res.n_poison} of {len(res.y)} samples with {type(atk).__name__}; "
-                  f"wrote [bold]{out}[/] and {out.with_suffix('.json')}.")
+                  f"wrote [bold]{data_path}[/] and {sidecar}.")
 
 
 @app.command()
@@ -243,29 +186,6 @@ def reproduce(
         raise typer.Exit(code=1)
 
 
-def _attack_from_sidecar(npz: Path, data_dir: Optional[Path]):
-    """Rebuild the attack recorded beside a poisoned ``.npz`` (for ASR), and its source's test
-    split. Attacks with a random trigger re-poison the source to redraw it (seeded, identical)."""
-    from .. import registry
-
-    meta_path = npz.with_suffix(".json")
-    if not meta_path.is_file():
-        return None, None
-    meta = json.loads(meta_path.read_text())
-    params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in meta.get("params", {}).items()
-              if v != "<array>"}
-    atk = registry.create("attack", meta["attack"], **params)
-    source = meta.get("source")
-    from ..data import DATASETS
-
-    if source not in DATASETS:
-        return atk, None
-    splits = _load(source, data_dir)
-    if hasattr(atk, "apply_trigger"):
-        atk.poison(splits.train.X, splits.train.y)
-    return atk, splits.test
-
-
 @app.command("scan-data")
 def scan_data(
     dataset: Optional[str] = typer.Option(None, help="Built-in dataset (its training split)."),
@@ -288,12 +208,12 @@ def scan_data(
     """Rank every training sample by how likely it is poisoned; quarantine the worst."""
     import numpy as np
 
-    from ..data import read_npz
-    from ..defenses.data.scan import scan
-    from ..evaluation.experiment import retrain_comparison
     from ..models.training import TrainConfig
     from ..reports import atomic_write_json, atomic_write_text
-    from .progress import training_progress
+    from ..runs.model_scan import load_classifier_for
+    from ..runs.scan import retrain_without_quarantine, scan
+    from ..runs.sidecar import attack_from_sidecar, read_poisoned
+    from .progress import event_progress
 
     if (dataset is None) == (input is None):
         _fail(ValueError("give exactly one of --dataset or --input"))
@@ -301,38 +221,31 @@ def scan_data(
         mask = None
         test, atk = None, None
         if input is not None:
-            ds = read_npz(input)
-            with np.load(input, allow_pickle=False) as z:
-                mask = z["poison_mask"].astype(bool) if "poison_mask" in z.files else None
-            atk, test = _attack_from_sidecar(input, data_dir)
+            poisoned = read_poisoned(input)
+            ds, mask = poisoned.dataset, poisoned.poison_mask
+            if retrain and poisoned.sidecar is not None:
+                atk, test = attack_from_sidecar(poisoned.sidecar, data_dir=data_dir, where=poisoned.sidecar_path)
         else:
             splits = _load(dataset, data_dir)
             ds, test = splits.train, splits.test
+        if retrain and test is None:
+            raise PoisonlabError("--retrain needs a test split: use --dataset, or an --input "
+                                 "written by 'poisonlab attack --dataset ...'")
         feats = None
         if features is not None:
             feats = np.load(features, mmap_mode="r", allow_pickle=False)
         user_model = None
         if model is not None:
-            user_model = _load_safetensors_model(model, architecture, ds)
+            user_model = load_classifier_for(model, ds, architecture=architecture)
         config = TrainConfig(epochs=epochs, seed=seed)
         names = [d.strip() for d in detectors.split(",") if d.strip()]
-        with training_progress(console) as progress:
-            def on_event(event: str, info: dict) -> None:
-                if event == "detector":
-                    console.print(f"  {info['name']:<22} {info['seconds']:.2f} s")
-                else:
-                    progress("reference model", event, info)
-
+        with event_progress(console) as emit:
             result = scan(ds, features=feats, model=user_model, layer=layer, detectors=names,
                           contamination=contamination, architecture=architecture if model is None else None,
-                          config=config, poison_mask=mask, progress=on_event)
+                          config=config, poison_mask=mask, emit=emit)
             if retrain:
-                if test is None:
-                    raise PoisonlabError("--retrain needs a test split: use --dataset, or an --input "
-                                         "written by 'poisonlab attack --dataset ...'")
-                result.retrain = retrain_comparison(ds, ~result.quarantine, test, attack=atk,
-                                                    architecture=architecture, config=config,
-                                                    progress=progress)
+                retrain_without_quarantine(ds, result, test, attack=atk, architecture=architecture,
+                                           config=config, emit=emit)
     except (PoisonlabError, OSError) as exc:
         _fail(exc)
     table = Table(title=f"Most suspicious of {len(ds)} samples")
@@ -362,11 +275,7 @@ def scan_data(
         rows.append(",".join(cells))
     atomic_write_text(out_dir / "scores.csv", "\n".join(rows) + "\n")
     atomic_write_text(out_dir / "quarantine.txt", "\n".join(ds.ids[result.quarantine]) + "\n")
-    atomic_write_json(out_dir / "scores.json", {
-        "dataset": ds.summary(), "detectors": names, "contamination": contamination,
-        "representation": result.representation, "seconds": result.seconds,
-        "n_quarantined": int(result.quarantine.sum()), "top": result.table(top),
-        "class_reports": result.reports, "evaluation": result.evaluation, "retrain": result.retrain})
+    atomic_write_json(out_dir / "scores.json", {"dataset": ds.summary(), **result.to_dict(top)})
     console.print(f"Quarantined {int(result.quarantine.sum())} ids; wrote scores.csv, scores.json and "
                   f"quarantine.txt to [bold]{out_dir}[/]. Your data was not changed.")
 
@@ -378,7 +287,9 @@ def _attack_needs(atk, ds, dataset, data_dir, surrogate, architecture, target_in
         if surrogate is None:
             raise PoisonlabError(f"{type(atk).__name__} crafts against a surrogate model: pass "
                                  f"--surrogate weights.safetensors (and --architecture)")
-        needs["model"] = _load_safetensors_model(surrogate, architecture, ds)
+        from ..runs.model_scan import load_classifier_for
+
+        needs["model"] = load_classifier_for(surrogate, ds, architecture=architecture)
     if "target_input" in atk.needs or "X_val" in atk.needs:
         pool = ds if dataset is None else _load(dataset, data_dir).test
         if "target_input" in atk.needs:
@@ -392,31 +303,6 @@ def _attack_needs(atk, ds, dataset, data_dir, surrogate, architecture, target_in
                                      f"--dataset (its test split serves) or the Python API")
             needs["X_val"], needs["y_val"] = pool.X, pool.y
     return needs
-
-
-def _load_safetensors_model(path: Path, architecture: Optional[str], ds):
-    """Weights from a .safetensors file (never a pickle) into a named architecture."""
-    from safetensors.torch import load_file
-
-    from ..evaluation.experiment import model_factory
-    from ..models.adapters import TorchClassifier
-    from ..models.architectures import ModelSpec
-
-    if path.suffix != ".safetensors":
-        raise PoisonlabError(f"--model must be a .safetensors file (pickled models are never loaded "
-                             f"here); got {path.name}")
-    try:
-        state = load_file(str(path))
-    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
-        raise PoisonlabError(f"{path} is not a readable safetensors file: {exc}") from exc
-    spec = ModelSpec(tuple(ds.X.shape[1:]), ds.n_classes)
-    module = model_factory(architecture, ds.modality)(spec)
-    try:
-        module.load_state_dict(state)
-    except RuntimeError as exc:
-        raise PoisonlabError(f"the weights in {path.name} do not fit architecture "
-                             f"{architecture or 'default'}: {str(exc).splitlines()[0]}") from exc
-    return TorchClassifier.from_trained(module, n_classes=ds.n_classes)
 
 
 @app.command()
@@ -434,7 +320,8 @@ def datasets(data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP)) 
     console.print(f"Files are read from --data-dir or ${ENV_VAR}.")
 
 
-from . import model_cmds  # noqa: E402,F401  (registers scan-model and monitor)
+from . import model_cmds  # noqa: E402,F401  (registers scan-model and monitor; imports .app, not this module)
+from . import list_cmds  # noqa: E402,F401  (registers list)
 
 
 def main() -> None:  # pragma: no cover - console entry

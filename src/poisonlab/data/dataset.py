@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Mapping
 
 import numpy as np
 
-from .._validation import check_labels
+from .._validation import check_labels, check_random_state, check_scalar
 from ..exceptions import DataError
 
 MODALITIES = ("image", "text", "tabular", "audio")
@@ -103,6 +104,93 @@ class Dataset:
         meta.update(metadata)
         return replace(self, X=self.X if X is None else X, y=self.y if y is None else y,
                        metadata=meta)
+
+    def split(self, *, by: str | Any = None, test_fraction: float = 0.2,
+              random_state: Any = None) -> "Splits":
+        """Split into a training and a test set, keeping whole groups on one side.
+
+        Parameters
+        ----------
+        by : str or array-like of shape (N,), optional
+            The groups: the name of a ``metadata`` column (``"contributor"``: FSDD's speaker, a
+            crowd worker, a data vendor; ``"source"``) or one group label per sample. Every group
+            lands wholly in train or wholly in test, so a test score measures generalisation to
+            unseen speakers or contributors. None: a stratified split by class instead
+            (:func:`stratified_split`; class proportions kept on both sides).
+        test_fraction : float in (0, 1), default=0.2
+            With ``by``: the fraction of *groups* in the test set, rounded up
+            (``ceil(test_fraction * n_groups)``, as scikit-learn's ``GroupShuffleSplit``), so the
+            fraction of samples follows the groups' sizes. Without ``by``: the fraction of
+            samples.
+        random_state : None, int or numpy Generator, default=None
+            Which groups (or samples) go to test; the same int gives the same split.
+
+        Returns
+        -------
+        Splits
+            ``(train, test)``; each keeps its samples' ids and metadata, and ``info["split"]``
+            says how it was made (with ``by``: the test groups).
+
+        Raises
+        ------
+        DataError
+            An unknown metadata column, group labels of the wrong length, fewer than 2 groups,
+            a fraction that leaves a side without any group, or (without ``by``) a class too
+            small to stratify.
+        InvalidParameterError
+            ``test_fraction`` outside (0, 1).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> ds = Dataset(X=np.zeros((6, 2)), y=[0, 1, 0, 1, 0, 1], classes=("a", "b"),
+        ...              modality="tabular", ids=[f"s{i}" for i in range(6)],
+        ...              metadata={"contributor": ["ann", "ann", "bob", "bob", "cy", "cy"]})
+        >>> train, test = ds.split(by="contributor", test_fraction=0.3, random_state=0)
+        >>> test.info["split"]["test_groups"], sorted(set(train.metadata["contributor"].tolist()))
+        (['cy'], ['ann', 'bob'])
+        """
+        check_scalar(test_fraction, "test_fraction", numbers.Real, low=0.0, high=1.0,
+                     low_inclusive=False, high_inclusive=False)
+        rng = check_random_state(random_state)
+        if by is None:
+            seed = int(random_state) if isinstance(random_state, (numbers.Integral, np.integer)) \
+                else int(rng.integers(0, 2**32 - 1))
+            try:
+                tr, te = stratified_split(self.y, test_fraction, seed)
+            except ValueError as exc:
+                raise DataError(f"cannot split {self.name or 'the dataset'} stratified by class with "
+                                f"test_fraction={test_fraction}: {str(exc).splitlines()[0]}") from exc
+            how: dict[str, Any] = {"by": None, "test_fraction": float(test_fraction)}
+            return Splits(self._split_part(tr, "train", how), self._split_part(te, "test", how))
+        if isinstance(by, str):
+            if by not in self.metadata:
+                raise DataError(f"unknown metadata column {by!r}; available: {sorted(self.metadata)}")
+            groups, label = self.metadata[by], by
+        else:
+            groups, label = np.asarray(by), "<array>"
+            if groups.ndim != 1 or len(groups) != len(self):
+                raise DataError(f"by must give one group label per sample ({len(self)}); got shape {groups.shape}")
+        try:
+            names, inverse = np.unique(groups, return_inverse=True)
+        except TypeError as exc:
+            raise DataError(f"group labels of {label!r} cannot be compared (mixed types?): {exc}") from exc
+        if len(names) < 2:
+            raise DataError(f"a group split needs at least 2 groups; {label!r} has {len(names)}")
+        n_test = int(np.ceil(test_fraction * len(names)))
+        if n_test >= len(names):
+            raise DataError(f"test_fraction={test_fraction} of {len(names)} groups puts every group "
+                            f"of {label!r} in the test set; lower it")
+        test_groups = np.sort(rng.permutation(len(names))[:n_test])
+        in_test = np.isin(inverse, test_groups)
+        how = {"by": label, "test_fraction": float(test_fraction),
+               "test_groups": np.asarray(names[test_groups]).tolist()}
+        return Splits(self._split_part(np.flatnonzero(~in_test), "train", how),
+                      self._split_part(np.flatnonzero(in_test), "test", how))
+
+    def _split_part(self, index: np.ndarray, side: str, how: dict[str, Any]) -> "Dataset":
+        part = self.subset(index)
+        return replace(part, info={**self.info, "split": {**how, "side": side}})
 
     def summary(self) -> dict[str, Any]:
         """A JSON-friendly description (no data)."""

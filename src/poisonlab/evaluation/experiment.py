@@ -13,17 +13,11 @@ import numpy as np
 
 from ..data.dataset import Dataset
 from ..models.adapters import TorchClassifier
-from ..models.architectures import DEFAULT_ARCHITECTURE, build_model
+from ..models.architectures import DEFAULT_ARCHITECTURE, model_factory  # noqa: F401 (moved to models)
 from ..models.training import TrainConfig
 from .metrics import backdoor_metrics
 
 Progress = Callable[[str, str, dict], None]
-
-
-def model_factory(architecture: str | None, modality: str, **kwargs: Any):
-    """A factory ``ModelSpec -> nn.Module`` for a named architecture (default per modality)."""
-    name = architecture or DEFAULT_ARCHITECTURE[modality]
-    return lambda spec: build_model(name, spec, **kwargs)
 
 
 def train_and_measure(train: Dataset, X_train: np.ndarray, y_train: np.ndarray, test: Dataset,

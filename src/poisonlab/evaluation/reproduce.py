@@ -274,7 +274,6 @@ def _summarize_r14(runs: list[dict]) -> dict:
 )
 def _r14(seed: int, root: Any, progress: Progress | None) -> dict:
     from ..defenses.data import ActivationClustering, SpectralSignatures, Spectre
-    from ..defenses.data._perclass import top_fraction_per_class
     from ..evaluation.detection import auroc
     from .experiment import run_backdoor, train_and_measure
 
@@ -292,10 +291,12 @@ def _r14(seed: int, root: Any, progress: Progress | None) -> dict:
         row = {"asr_before": out["poisoned"]["attack_success_rate"],
                "clean_before": out["poisoned"]["clean_accuracy"]}
         removed = {}
-        # SPECTRE takes the poison share epsilon (the paper's input; its robust estimate trims 2 eps)
-        for name, det in (("spectral", SpectralSignatures()), ("spectre", Spectre(contamination=eps))):
+        # SPECTRE takes the poison share epsilon (the paper's input; its robust estimate trims 2 eps);
+        # both remove the 1.5 epsilon highest-scoring samples of each class (threshold_rule="per_class")
+        for name, det in (("spectral", SpectralSignatures(contamination=eps, threshold_rule="per_class")),
+                          ("spectre", Spectre(contamination=eps, threshold_rule="per_class"))):
             det.fit(F, y)
-            flagged = top_fraction_per_class(det.scores_, y, 1.5 * eps) & target
+            flagged = det.flags_ & target
             removed[name] = flagged
             row[f"{name}_recall"] = float(flagged[mask].mean())
             row[f"{name}_auroc_target_class"] = auroc(det.scores_[target], mask[target])

@@ -244,7 +244,7 @@ def _summarize_r6(runs: list[dict]) -> dict:
 def _r6(seed: int, root: Any, progress: Progress | None) -> dict:
     import time
 
-    from ..attacks._gradients import pgd
+    from ..models.gradients import pgd
     from ..attacks.data import LabelConsistent
 
     train, val, test = _mnist(root)

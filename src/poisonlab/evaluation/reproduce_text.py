@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..models.pipelines import text_pipeline, tfidf_pipeline
 from .reproduce import Progress, mean_std, reproduction
 
 R10_RATES = (0.01, 0.05, 0.10)
@@ -26,35 +27,10 @@ def select_tfidf(texts: np.ndarray, y: np.ndarray, seed: int) -> dict:
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
     folds = StratifiedKFold(5, shuffle=True, random_state=seed)
-    scores = {(md, C): float(cross_val_score(_tfidf(md, C), list(texts), y, cv=folds).mean())
+    scores = {(md, C): float(cross_val_score(tfidf_pipeline(min_df=md, C=C), list(texts), y, cv=folds).mean())
               for md in TFIDF_GRID["min_df"] for C in TFIDF_GRID["C"]}
     (md, C), best = max(scores.items(), key=lambda kv: kv[1])
     return {"min_df": md, "C": C, "cv_accuracy": best}
-
-
-def _tfidf(min_df: int, C: float):
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
-    return make_pipeline(TfidfVectorizer(sublinear_tf=True, min_df=min_df),
-                         LogisticRegression(C=C, max_iter=3000))
-
-
-def text_pipeline(name: str, seed: int, epochs: int = 10, tfidf: dict | None = None):
-    """The reference text classifiers: TF-IDF + logistic regression, the torch bag-of-words model
-    (TextBag, mean of embeddings) or the torch sentence CNN (TextCNN, Kim 2014), each torch model
-    over a vocabulary fitted on its training texts. ``tfidf``: ``min_df`` and ``C`` (default 1 and
-    100; :func:`select_tfidf` picks them by cross-validation)."""
-    from ..models import SklearnClassifier, TorchClassifier, TrainConfig
-    from ..models.text import Vocabulary
-    from .experiment import model_factory
-
-    if name == "tfidf-logreg":
-        tfidf = tfidf or {"min_df": 1, "C": 100.0}
-        return SklearnClassifier(_tfidf(tfidf["min_df"], tfidf["C"]))
-    return TorchClassifier(model_factory(name, "text"), vocabulary=Vocabulary(),
-                           config=TrainConfig(epochs=epochs, batch_size=64, lr=3e-3, seed=seed))
 
 
 def _make_attack(name: str, target: int, n: int, seed: int, n_insert: int = R10_INSERTS):
@@ -83,7 +59,7 @@ def text_backdoor_grid(splits, target: int, seed: int, progress: Progress | None
     runs += [("badword", rates[0], k, f"badword{k}_{rates[0]:g}") for k in insert_sweep if k != R10_INSERTS]
     out: dict[str, Any] = {}
     for pipe in pipelines:
-        clean = text_pipeline(pipe, seed, epochs, tfidf).fit(train.X, train.y)
+        clean = text_pipeline(pipe, seed=seed, epochs=epochs, tfidf=tfidf).fit(train.X, train.y)
         row = {"clean_accuracy": float(np.mean(clean.predict(test.X) == test.y))}
         for atk_name, rate, k, key in runs:
             n = int(round(rate * len(train)))
@@ -91,7 +67,7 @@ def text_backdoor_grid(splits, target: int, seed: int, progress: Progress | None
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", PoisonlabWarning)
                 res = atk.poison(train.X, train.y)
-            model = text_pipeline(pipe, seed, epochs, tfidf).fit(res.X, res.y)
+            model = text_pipeline(pipe, seed=seed, epochs=epochs, tfidf=tfidf).fit(res.X, res.y)
             m = backdoor_metrics(model, atk, test.X, test.y, test.n_classes)
             row[key] = {"attack_success_rate": m["attack_success_rate"],
                         "clean_accuracy": m["clean_accuracy"], "n_poison": n,

@@ -73,7 +73,18 @@ class TorchClassifier:
 
     def fit(self, X: Any, y: Any, *, X_val: Any = None, y_val: Any = None,
             callback: Callable[[str, dict], None] | None = None,
-            batch_transform: Callable | None = None) -> "TorchClassifier":
+            batch_transform: Callable | None = None, optimizer_factory: Callable | None = None,
+            loss_fn: Callable | None = None, loader_factory: Callable | None = None,
+            on_batch_losses: Callable | None = None) -> "TorchClassifier":
+        """Train a copy of the module (or one built by the factory) on ``(X, y)``.
+
+        ``callback``, ``batch_transform``, ``optimizer_factory``, ``loss_fn``,
+        ``loader_factory`` and ``on_batch_losses`` go to
+        :func:`~poisonlab.models.training.train_module` unchanged. Batch indices (what a
+        ``loader_factory`` yields and ``on_batch_losses`` receives) are rows of the training data
+        after any ``validation_fraction`` is held out; ``train_indices_`` maps them back to rows
+        of ``X`` (``train_indices_[i]``).
+        """
         from torch import nn
 
         from .architectures import ModelSpec
@@ -87,11 +98,13 @@ class TorchClassifier:
         Xa = self._prepare(X)
         ya = check_labels(y, len(Xa))
         n_classes = int(ya.max()) + 1
+        train_indices = np.arange(len(Xa))
         if X_val is None and self.validation_fraction:
             from ..data.dataset import stratified_split
 
             tr, va = stratified_split(ya, self.validation_fraction, cfg.seed)
             Xa, Xv, ya, yv = Xa[tr], Xa[va], ya[tr], ya[va]
+            train_indices = tr
         elif X_val is not None:
             Xv, yv = self._prepare(X_val), check_labels(y_val)
             if len(Xv) != len(yv):
@@ -113,8 +126,11 @@ class TorchClassifier:
             raise InvalidParameterError(f"module must be an nn.Module or a factory; got {type(self.module).__name__}")
         self.history_ = train_module(module, Xa, ya, cfg, X_val=Xv, y_val=yv,
                                      reset=not self.warm_start, callback=callback,
-                                     batch_transform=batch_transform)
+                                     batch_transform=batch_transform,
+                                     optimizer_factory=optimizer_factory, loss_fn=loss_fn,
+                                     loader_factory=loader_factory, on_batch_losses=on_batch_losses)
         self.module_ = module
+        self.train_indices_ = train_indices
         self.n_classes_ = n_classes
         return self
 

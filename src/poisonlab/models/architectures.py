@@ -9,7 +9,8 @@ convolutions (fine-pruning prunes the last one).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from functools import partial
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -218,3 +219,40 @@ def build_model(name: str, spec: ModelSpec, **kwargs) -> nn.Module:
     if name.startswith("text-") and not spec.vocab_size:
         raise InvalidParameterError(f"architecture {name!r} needs a vocabulary (text input)")
     return ARCHITECTURES[name](spec, **kwargs)
+
+
+def model_factory(architecture: str | None, modality: str, **kwargs: Any) -> Callable[[ModelSpec], nn.Module]:
+    """A factory ``ModelSpec -> nn.Module`` for a named architecture.
+
+    Parameters
+    ----------
+    architecture : str or None
+        A name of :data:`ARCHITECTURES`; None takes the modality's default
+        (:data:`DEFAULT_ARCHITECTURE`).
+    modality : {"image", "tabular", "audio", "text"}
+        Used only when ``architecture`` is None.
+    **kwargs
+        Keyword arguments of the architecture (``hidden=...``, ``widths=...``), given to
+        :func:`build_model`.
+
+    Returns
+    -------
+    callable
+        ``factory(spec) -> nn.Module``, what :class:`~poisonlab.models.TorchClassifier` takes;
+        a :func:`functools.partial` of :func:`build_model`, so it pickles (process pools).
+
+    Examples
+    --------
+    >>> from poisonlab.models import ModelSpec, model_factory
+    >>> factory = model_factory(None, "tabular", hidden=(16,))
+    >>> type(factory(ModelSpec((4,), 3))).__name__
+    'MLP'
+    """
+    if not architecture:
+        if modality not in DEFAULT_ARCHITECTURE:
+            raise InvalidParameterError(f"modality must be one of {sorted(DEFAULT_ARCHITECTURE)} to pick "
+                                        f"a default architecture; got {modality!r}")
+        architecture = DEFAULT_ARCHITECTURE[modality]
+    if architecture not in ARCHITECTURES:
+        raise InvalidParameterError(f"unknown architecture {architecture!r}; available: {sorted(ARCHITECTURES)}")
+    return partial(build_model, architecture, **kwargs)

@@ -57,7 +57,7 @@ class AdversarialTraining:
         self.generator = torch.Generator().manual_seed(int(seed))
 
     def __call__(self, module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        from ..attacks._gradients import pgd_tensor
+        from .gradients import pgd_tensor
 
         self.batches_seen += 1
         scale = min(1.0, self.batches_seen / self.ramp) if self.ramp else 1.0

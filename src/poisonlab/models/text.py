@@ -52,6 +52,41 @@ class Vocabulary:
         check_is_fitted(self, "tokens_")
         return len(self.tokens_) + 2
 
+    def to_dict(self) -> dict[str, Any]:
+        """The fitted vocabulary as JSON-serialisable data (parameters and tokens in id order,
+        from id 2), what a model card stores.
+
+        Examples
+        --------
+        >>> v = Vocabulary(max_length=4).fit(["a b b", "c"])
+        >>> v.to_dict()
+        {'max_size': 20000, 'min_count': 1, 'max_length': 4, 'tokens': ['b', 'a', 'c']}
+        >>> Vocabulary.from_dict(v.to_dict()).transform(["b c d"]).tolist()
+        [[2, 4, 1, 0]]
+        """
+        check_is_fitted(self, "tokens_")
+        return {"max_size": self.max_size, "min_count": self.min_count,
+                "max_length": self.max_length, "tokens": list(self.tokens_)}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Vocabulary":
+        """A fitted vocabulary from :meth:`to_dict`'s output (DataError if it is malformed)."""
+        keys = ("max_size", "min_count", "max_length", "tokens")
+        if not isinstance(data, dict) or any(k not in data for k in keys):
+            raise DataError(f"a vocabulary must be an object with {', '.join(keys)}")
+        tokens = data["tokens"]
+        if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+            raise DataError("vocabulary tokens must be a list of str")
+        if len(set(tokens)) != len(tokens):
+            raise DataError("vocabulary tokens must be unique")
+        for k in keys[:3]:
+            if not isinstance(data[k], int) or isinstance(data[k], bool) or data[k] < 1:
+                raise DataError(f"vocabulary {k} must be a positive int; got {data[k]!r}")
+        vocab = cls(max_size=data["max_size"], min_count=data["min_count"], max_length=data["max_length"])
+        vocab.tokens_ = tuple(tokens)
+        vocab.index_ = {t: i + 2 for i, t in enumerate(vocab.tokens_)}
+        return vocab
+
     def transform(self, texts: Any) -> np.ndarray:
         """``(N, max_length)`` int64 ids."""
         check_is_fitted(self, "tokens_")

@@ -23,6 +23,10 @@ class CleanLabelBackdoor(BackdoorAttack):
     family = "clean_label"
     target_mode: ClassVar[str] = "all-to-one"  # type: ignore[misc]
 
+    #: The backdoor parameters less ``target_mode`` (always all-to-one).
+    _parameter_constraints = {k: v for k, v in BackdoorAttack._parameter_constraints.items()
+                              if k != "target_mode"}
+
     def _prepare(self, X: np.ndarray, y: np.ndarray, idx: np.ndarray, rng: np.random.Generator,
                  **needs) -> np.ndarray:
         """Inputs the trigger goes on (default: the chosen samples unchanged)."""

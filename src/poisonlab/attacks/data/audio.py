@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..._validation import check_option, check_scalar
+from ..._validation import Interval, Options
 from ...base import BackdoorAttack
 from ...exceptions import DataError, InvalidParameterError
 from ...registry import register
@@ -45,6 +45,16 @@ class AudioTrigger(BackdoorAttack):
     modalities = ("audio",)
     min_ndim = 2
 
+    _parameter_constraints = {
+        "kind": [Options(("tone", "noise"))],
+        "frequency": [Interval(numbers.Real, 0, None, closed="neither")],
+        "duration": [Interval(numbers.Real, 0, None, closed="neither")],
+        "amplitude": [Interval(numbers.Real, 0, 1, closed="right")],
+        "position": [Interval(numbers.Real, 0, None, closed="left"), Options(("start", "end"))],
+        "sample_rate": [Interval(numbers.Integral, 1, None, closed="left")],
+        **BackdoorAttack._parameter_constraints,
+    }
+
     def __init__(self, *, kind: str = "tone", frequency: float = 3000.0, duration: float = 0.1,
                  amplitude: float = 0.05, position: Any = "start", sample_rate: int = 8000, target: int = 0,
                  target_mode: str = "all-to-one", poison_rate: float | None = 0.05, n_poison: int | None = None,
@@ -62,6 +72,7 @@ class AudioTrigger(BackdoorAttack):
         self.random_state = random_state
 
     def poison(self, X, y, **needs):
+        self._validate_params()  # sample_rate is compared below, before the base class runs
         rate = needs.pop("sample_rate", None)
         if rate is not None and int(rate) != int(self.sample_rate):
             raise DataError(f"the audio is sampled at {rate} Hz but the trigger is built for "
@@ -69,12 +80,9 @@ class AudioTrigger(BackdoorAttack):
         return super().poison(X, y, **needs)
 
     def _fit_trigger(self, X, rng):
-        check_option(self.kind, "kind", ("tone", "noise"))
-        check_scalar(self.sample_rate, "sample_rate", numbers.Integral, low=1)
-        check_scalar(self.frequency, "frequency", numbers.Real, low=0.0, high=self.sample_rate / 2,
-                     low_inclusive=False, high_inclusive=False)
-        check_scalar(self.duration, "duration", numbers.Real, low=0.0, low_inclusive=False)
-        check_scalar(self.amplitude, "amplitude", numbers.Real, low=0.0, high=1.0, low_inclusive=False)
+        if self.frequency >= self.sample_rate / 2:
+            raise InvalidParameterError(f"frequency must be below the Nyquist frequency sample_rate / 2 = "
+                                        f"{self.sample_rate / 2:g} Hz; got {self.frequency!r}")
         if X.ndim != 2:
             raise DataError(f"audio triggers work on waveforms (n_samples, n_time); got shape {X.shape}")
         n = int(round(self.duration * self.sample_rate))
@@ -89,7 +97,6 @@ class AudioTrigger(BackdoorAttack):
         elif self.position == "end":
             self.start_ = X.shape[1] - n
         else:
-            check_scalar(self.position, "position", numbers.Real, low=0.0)
             self.start_ = int(round(float(self.position) * self.sample_rate))
             if self.start_ + n > X.shape[1]:
                 raise InvalidParameterError(f"a trigger at {self.position} s runs past the end of the clip")

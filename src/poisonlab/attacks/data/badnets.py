@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from ..._validation import check_scalar
+from ..._validation import Interval, Options
 from ...base import BackdoorAttack
 from ...registry import register
-from ..triggers import patch_pattern, stamp_patch
+from ..triggers import LOCATIONS, patch_pattern, stamp_patch
 
 
 @register("attack", "badnets")
@@ -70,6 +70,16 @@ class BadNets(BackdoorAttack):
     min_ndim = 3
     modalities = ("image",)
 
+    _parameter_constraints = {
+        **BackdoorAttack._parameter_constraints,
+        "patch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "location": [Options(LOCATIONS), "array-like"],
+        "pattern": [Options(("square", "checkerboard")), "array-like"],
+        "value": [Interval(numbers.Real, None, None, closed="neither"), None],
+        "margin": [Interval(numbers.Integral, 0, None, closed="left")],
+        "channels_last": ["boolean"],
+    }
+
     def __init__(self, *, target: int = 0, target_mode: str = "all-to-one",
                  poison_rate: float | None = 0.1, n_poison: int | None = None, patch_size: int = 3,
                  location: str | tuple[int, int] = "bottom-right", pattern: Any = "square",
@@ -88,14 +98,11 @@ class BadNets(BackdoorAttack):
         self.random_state = random_state
 
     def _pattern(self) -> np.ndarray:
-        if not isinstance(self.pattern, np.ndarray):
-            check_scalar(self.patch_size, "patch_size", numbers.Integral, low=1)
-        check_scalar(self.margin, "margin", numbers.Integral, low=0)
-        return patch_pattern(self.pattern, self.patch_size)
+        return patch_pattern(np.asarray(self.pattern) if not isinstance(self.pattern, str) else self.pattern,
+                             self.patch_size)
 
     def _fit_trigger(self, X, rng):
-        self.value_ = float(X.max()) if self.value is None else float(
-            check_scalar(self.value, "value", numbers.Real))
+        self.value_ = float(X.max()) if self.value is None else float(self.value)
 
     def _apply_trigger(self, X: np.ndarray, *, test: bool = False) -> np.ndarray:
         value = self.value if self.value is not None else getattr(self, "value_", None)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
 
-from ..._validation import check_class
+from ..._validation import Interval, check_class
 from ...base import BaseAttack, PoisonResult, resolve_n_poison
 from ...exceptions import DataError, InvalidParameterError
 from ...registry import register
@@ -42,6 +43,15 @@ class SubgroupLabelFlip(BaseAttack):
     family = "label_flip"
     modalities = ("tabular", "image", "text", "audio")
     needs = ("groups",)
+
+    _parameter_constraints = {
+        "subgroup": [str, numbers.Integral, bool, None],
+        "from_class": ["class_index"],
+        "to_class": ["class_index"],
+        "fraction": [Interval(numbers.Real, 0, 1, closed="right")],
+        "n_poison": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "random_state": ["random_state"],
+    }
 
     def __init__(self, *, subgroup: Any = None, from_class: int = 1, to_class: int = 0, fraction: float = 1.0,
                  n_poison: int | None = None, random_state: Any = None) -> None:

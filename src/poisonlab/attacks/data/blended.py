@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..._validation import check_scalar
+from ..._validation import Interval
 from ...base import BackdoorAttack
 from ...exceptions import InvalidParameterError, NotFittedError
 from ...registry import register
@@ -56,6 +56,13 @@ class Blended(BackdoorAttack):
 
     modalities = ("image", "tabular", "audio")
 
+    _parameter_constraints = {
+        **BackdoorAttack._parameter_constraints,
+        "key": ["array-like", Interval(numbers.Real, None, None, closed="neither"), None],
+        "alpha": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "test_alpha": [Interval(numbers.Real, 0, 1, closed="neither"), None],
+    }
+
     def __init__(self, *, target: int = 0, target_mode: str = "all-to-one",
                  poison_rate: float | None = 0.1, n_poison: int | None = None, key: Any = None,
                  alpha: float = 0.2, test_alpha: float | None = None, random_state: Any = None) -> None:
@@ -69,10 +76,6 @@ class Blended(BackdoorAttack):
         self.random_state = random_state
 
     def _fit_trigger(self, X, rng):
-        check_scalar(self.alpha, "alpha", numbers.Real, low=0.0, high=1.0,
-                     low_inclusive=False, high_inclusive=False)
-        check_scalar(self.test_alpha, "test_alpha", numbers.Real, low=0.0, high=1.0,
-                     low_inclusive=False, high_inclusive=False, allow_none=True)
         if self.key is not None:
             key = np.asarray(self.key, dtype=np.float64)
             if not np.isfinite(key).all():

@@ -7,11 +7,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..._validation import check_class, check_scalar
+from ..._validation import Interval, check_class
 from ...base import BaseAttack, PoisonResult, resolve_n_poison
 from ...registry import register
 from .._budget import perturbation_budget
-from .._gradients import FeatureFn, check_target_input, torch_module
+from ...models.gradients import FeatureFn, check_target_input, torch_module
 
 
 def forward_backward(x, base, target_feat, feat_fn, *, lr: float, beta: float, steps: int,
@@ -101,6 +101,20 @@ class FeatureCollision(BaseAttack):
     min_ndim = 2
     needs = ("model", "target_input")
 
+    _parameter_constraints = {
+        "base_class": ["class_index"],
+        "n_poison": [Interval(numbers.Integral, 1, None, closed="left")],
+        "beta": [Interval(numbers.Real, 0, None, closed="left")],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "steps": [Interval(numbers.Integral, 1, None, closed="left")],
+        "watermark": [Interval(numbers.Real, 0, 1, closed="left")],
+        "eps": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "layer": [str, None],
+        "clip": ["array-like"],
+        "random_state": ["random_state"],
+        "callback": [callable, None],
+    }
+
     def __init__(self, *, base_class: int = 0, n_poison: int = 5, beta: float = 0.25, lr: float = 0.01,
                  steps: int = 1000, watermark: float = 0.0, eps: float | None = None, layer: str | None = None,
                  clip: Any = (0.0, 1.0), random_state: Any = None,
@@ -121,11 +135,6 @@ class FeatureCollision(BaseAttack):
         import torch
 
         check_class(self.base_class, "base_class", n_classes)
-        check_scalar(self.beta, "beta", numbers.Real, low=0.0)
-        check_scalar(self.lr, "lr", numbers.Real, low=0.0, low_inclusive=False)
-        check_scalar(self.steps, "steps", numbers.Integral, low=1)
-        check_scalar(self.watermark, "watermark", numbers.Real, low=0.0, high=1.0, high_inclusive=False)
-        check_scalar(self.eps, "eps", numbers.Real, low=0.0, low_inclusive=False, allow_none=True)
         t = check_target_input(target_input, X, single=True)
         module = torch_module(model, X)
         candidates = np.flatnonzero(y == self.base_class)

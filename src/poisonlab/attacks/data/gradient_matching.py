@@ -7,12 +7,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..._validation import check_class, check_option, check_scalar
+from ..._validation import Interval, Options, check_class, check_scalar
 from ...exceptions import InvalidParameterError
-from ...base import BaseAttack, PoisonResult, resolve_n_poison
+from ...base import N_POISON, POISON_RATE, BaseAttack, PoisonResult, resolve_n_poison
 from ...registry import register
 from .._budget import perturbation_budget
-from .._gradients import check_target_input, torch_module
+from ...models.gradients import check_target_input, torch_module
 
 
 def alignment_loss(poison_grads, target_grads) -> Any:
@@ -126,6 +126,23 @@ class GradientMatching(BaseAttack):
     min_ndim = 3
     needs = ("model", "target_input")
 
+    _parameter_constraints = {
+        "adversarial_class": ["class_index"],
+        "poison_rate": POISON_RATE,
+        "n_poison": N_POISON,
+        "eps": [Interval(numbers.Real, 0, None, closed="neither")],
+        "steps": [Interval(numbers.Integral, 1, None, closed="left")],
+        "restarts": [Interval(numbers.Integral, 1, None, closed="left")],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "lr_schedule": [Options(("step", "constant"))],
+        "selection": [Options(("random", "max_gradient"))],
+        "augment": ["boolean"],
+        "stop_loss": [Interval(numbers.Real, None, None, closed="neither"), None],
+        "clip": ["array-like"],
+        "random_state": ["random_state"],
+        "callback": [callable, None],
+    }
+
     def __init__(self, *, adversarial_class: int = 0, poison_rate: float | None = 0.01, n_poison: int | None = None,
                  eps: float = 16 / 255, steps: int = 250, restarts: int = 1, lr: float = 0.1,
                  lr_schedule: str = "step", selection: str = "random", augment: bool = True, stop_loss: float | None = None, clip: Any = (0.0, 1.0), random_state: Any = None,
@@ -151,12 +168,8 @@ class GradientMatching(BaseAttack):
 
         check_class(self.adversarial_class, "adversarial_class", n_classes)
         lo, hi = (float(v) for v in self.clip)
+        # an L-inf budget as wide as the value range is no budget at all
         check_scalar(self.eps, "eps", numbers.Real, low=0.0, high=hi - lo, low_inclusive=False, high_inclusive=False)
-        check_scalar(self.steps, "steps", numbers.Integral, low=1)
-        check_scalar(self.restarts, "restarts", numbers.Integral, low=1)
-        check_scalar(self.lr, "lr", numbers.Real, low=0.0, low_inclusive=False)
-        check_option(self.lr_schedule, "lr_schedule", ("step", "constant"))
-        check_option(self.selection, "selection", ("random", "max_gradient"))
         t = check_target_input(target_input, X, single=False)
         surrogates = list(model) if isinstance(model, (list, tuple)) else [model]
         if not surrogates:

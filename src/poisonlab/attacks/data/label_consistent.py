@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from ..._validation import check_option, check_scalar
+from ..._validation import Interval, Options, check_scalar
 from ...registry import register
-from .._gradients import pgd, torch_module
-from ..triggers import patch_pattern, stamp_patch
+from ...models.gradients import pgd, torch_module
+from ..triggers import LOCATIONS, patch_pattern, stamp_patch
 from ._clean_label import CleanLabelBackdoor
 
 FOUR_CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
@@ -79,6 +79,24 @@ class LabelConsistent(CleanLabelBackdoor):
     min_ndim = 3
     needs = ("model",)
 
+    _parameter_constraints = {
+        **CleanLabelBackdoor._parameter_constraints,
+        "eps": [Interval(numbers.Real, 0, None, closed="neither")],
+        "norm": [Options(("linf", "l2"))],
+        "direction": [Options(("away", "random-class"))],
+        "steps": [Interval(numbers.Integral, 1, None, closed="left")],
+        "step_size": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "patch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "pattern": [Options(("square", "checkerboard"))],
+        "location": [Options((*LOCATIONS, "four-corners")), "array-like"],
+        "value": [Interval(numbers.Real, None, None, closed="neither")],
+        "clip": ["array-like"],
+        "early_stop": ["boolean"],
+        "perturb": ["boolean"],
+        "random_state": ["random_state"],
+        "callback": [callable, None],
+    }
+
     def __init__(self, *, target: int = 0, poison_rate: float | None = 0.01, n_poison: int | None = None,
                  eps: float = 0.3, norm: str = "linf", direction: str = "away", steps: int = 100, step_size: float | None = None,
                  patch_size: int = 3, pattern: str = "square", location: Any = "bottom-right", value: float = 1.0,
@@ -103,15 +121,11 @@ class LabelConsistent(CleanLabelBackdoor):
         self.callback = callback
 
     def _fit_trigger(self, X, rng):
-        check_option(self.norm, "norm", ("linf", "l2"))
-        check_option(self.direction, "direction", ("away", "random-class"))
-        span = float(self.clip[1]) - float(self.clip[0])
-        # an L-inf budget as wide as the value range is no budget at all
-        check_scalar(self.eps, "eps", numbers.Real, low=0.0, low_inclusive=False,
-                     high=span if self.norm == "linf" else None, high_inclusive=False)
-        check_scalar(self.steps, "steps", numbers.Integral, low=1)
-        check_scalar(self.patch_size, "patch_size", numbers.Integral, low=1)
-        check_option(self.pattern, "pattern", ("square", "checkerboard"))
+        if self.norm == "linf":
+            # an L-inf budget as wide as the value range is no budget at all
+            span = float(self.clip[1]) - float(self.clip[0])
+            check_scalar(self.eps, "eps", numbers.Real, low=0.0, high=span, low_inclusive=False,
+                         high_inclusive=False)
 
     def _prepare(self, X, y, idx, rng, *, model=None, **_):
         module = torch_module(model, X)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
 
-from ..._validation import check_class
-from ...base import BaseAttack, PoisonResult, resolve_n_poison
+from ..._validation import Interval, check_class
+from ...base import N_POISON, POISON_RATE, BaseAttack, PoisonResult, resolve_n_poison
 from ...exceptions import InvalidParameterError
 from ...registry import register
 
@@ -62,6 +63,13 @@ class RandomLabelFlip(BaseAttack):
 
     family = "label_flip"
 
+    _parameter_constraints = {
+        "poison_rate": POISON_RATE,
+        "n_poison": N_POISON,
+        "n_classes": [Interval(numbers.Integral, 2, None, closed="left"), None],
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, *, poison_rate: float | None = 0.1, n_poison: int | None = None,
                  n_classes: int | None = None, random_state: Any = None) -> None:
         self.poison_rate = poison_rate
@@ -108,6 +116,15 @@ class TargetedLabelFlip(BaseAttack):
     """
 
     family = "label_flip"
+
+    _parameter_constraints = {
+        "source": ["class_index"],
+        "target": ["class_index"],
+        "poison_rate": POISON_RATE,
+        "n_poison": N_POISON,
+        "n_classes": [Interval(numbers.Integral, 2, None, closed="left"), None],
+        "random_state": ["random_state"],
+    }
 
     def __init__(self, *, source: int = 1, target: int = 0, poison_rate: float | None = 0.5,
                  n_poison: int | None = None, n_classes: int | None = None,

@@ -7,8 +7,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..._validation import check_scalar
-from ...base import BaseAttack, PoisonResult, resolve_n_poison
+from ..._validation import HasMethods, Interval
+from ...base import N_POISON, POISON_RATE, BaseAttack, PoisonResult, resolve_n_poison
 from ...exceptions import DataError, InvalidParameterError
 from ...registry import register
 
@@ -77,6 +77,15 @@ class AdversarialLabelFlip(BaseAttack):
     min_ndim = 2
     binary_only = True
 
+    _parameter_constraints = {
+        "poison_rate": POISON_RATE,
+        "n_poison": N_POISON,
+        "estimator": [HasMethods("fit", "decision_function"), None],
+        "max_candidates": [Interval(numbers.Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "callback": [callable, None],
+    }
+
     def __init__(self, *, poison_rate: float | None = 0.1, n_poison: int | None = None, estimator: Any = None,
                  max_candidates: int = 200, random_state: Any = None,
                  callback: Callable[[str, dict], None] | None = None) -> None:
@@ -90,7 +99,6 @@ class AdversarialLabelFlip(BaseAttack):
     def _poison(self, X, y, *, n_classes, rng, X_val=None, y_val=None, **needs):
         from sklearn.base import clone
 
-        check_scalar(self.max_candidates, "max_candidates", numbers.Integral, low=1)
         classes = np.unique(y)
         if len(classes) != 2:
             raise DataError(f"adversarial label flipping attacks a binary task; y holds {len(classes)} classes")
@@ -232,6 +240,17 @@ class SVMPoisoning(BaseAttack):
     binary_only = True
     needs = ("X_val", "y_val")
 
+    _parameter_constraints = {
+        "n_poison": [Interval(numbers.Integral, 1, None, closed="left")],
+        "C": [Interval(numbers.Real, 0, None, closed="neither")],
+        "step_size": [Interval(numbers.Real, 0, None, closed="neither")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "clip": ["array-like"],
+        "random_state": ["random_state"],
+        "callback": [callable, None],
+    }
+
     def __init__(self, *, n_poison: int = 1, C: float = 1.0, step_size: float = 0.1, max_iter: int = 200,
                  tol: float = 1e-6, clip: Any = (0.0, 1.0), random_state: Any = None,
                  callback: Callable[[str, dict], None] | None = None) -> None:
@@ -256,10 +275,6 @@ class SVMPoisoning(BaseAttack):
         return alpha, (alpha > 1e-8 * C) & (alpha < C * (1 - 1e-8))
 
     def _poison(self, X, y, *, n_classes, rng, X_val=None, y_val=None, **_):
-        check_scalar(self.n_poison, "n_poison", numbers.Integral, low=1)
-        check_scalar(self.C, "C", numbers.Real, low=0.0, low_inclusive=False)
-        check_scalar(self.step_size, "step_size", numbers.Real, low=0.0, low_inclusive=False)
-        check_scalar(self.max_iter, "max_iter", numbers.Integral, low=1)
         classes = np.unique(y)
         if len(classes) != 2:
             raise DataError(f"SVM poisoning attacks a binary task; y holds {len(classes)} classes")

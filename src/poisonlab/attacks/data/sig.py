@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..._validation import check_scalar
+from ..._validation import Interval
 from ...registry import register
 from ..triggers import _spatial, add_signal, sinusoid
 from ._clean_label import CleanLabelBackdoor
@@ -63,6 +63,15 @@ class SIG(CleanLabelBackdoor):
     modalities = ("image",)
     min_ndim = 3
 
+    _parameter_constraints = {
+        **CleanLabelBackdoor._parameter_constraints,
+        "delta": [Interval(numbers.Real, 0, None, closed="neither")],
+        "test_delta": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "frequency": [Interval(numbers.Real, 0, None, closed="neither")],
+        "clip": ["array-like", None],
+        "channels_last": ["boolean"],
+    }
+
     def __init__(self, *, target: int = 0, poison_rate: float | None = 0.03, n_poison: int | None = None,
                  delta: float = 20 / 255, test_delta: float | None = None, frequency: float = 6.0,
                  clip: Any = None, channels_last: bool = False, random_state: Any = None) -> None:
@@ -77,9 +86,6 @@ class SIG(CleanLabelBackdoor):
         self.random_state = random_state
 
     def _fit_trigger(self, X, rng):
-        check_scalar(self.delta, "delta", numbers.Real, low=0.0, low_inclusive=False)
-        check_scalar(self.test_delta, "test_delta", numbers.Real, low=0.0, low_inclusive=False, allow_none=True)
-        check_scalar(self.frequency, "frequency", numbers.Real, low=0.0, low_inclusive=False)
         self.clip_ = tuple(float(v) for v in self.clip) if self.clip is not None else (float(X.min()), float(X.max()))
 
     def _apply_trigger(self, X: np.ndarray, *, test: bool = False) -> np.ndarray:

@@ -6,6 +6,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..._validation import HasMethods
 from ...base import BackdoorAttack
 from ...exceptions import InvalidParameterError, NotFittedError
 from ...registry import register
@@ -105,6 +106,13 @@ class TabularTrigger(BackdoorAttack):
 
     modalities = ("tabular",)
     min_ndim = 2
+
+    _parameter_constraints = {
+        **BackdoorAttack._parameter_constraints,
+        "trigger": [Mapping, None],
+        "encoder": [HasMethods("transform"), None],
+        "feature_names": ["array-like", None],
+    }
 
     def __init__(self, *, trigger: Mapping[Any, Any] | None = None, encoder: Any = None,
                  feature_names: tuple[str, ...] | None = None, target: int = 0, target_mode: str = "all-to-one",

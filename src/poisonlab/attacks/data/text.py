@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..._validation import check_option, check_scalar
+from ..._validation import Interval, Options
 from ...base import BackdoorAttack
 from ...exceptions import InvalidParameterError, NotFittedError, PoisonlabWarning
 from ...registry import register
@@ -34,7 +34,6 @@ class _TextTrigger:
     frequent = 0.005
 
     def _fit_trigger(self, X, rng):
-        check_option(self.position, "position", POSITIONS)
         self._check_trigger_params()
         self.trigger_seed_ = int(rng.integers(2**31))
         for token in self._trigger_tokens():
@@ -91,6 +90,13 @@ class RareWordTrigger(_TextTrigger, BackdoorAttack):
     'cf hello there'
     """
 
+    _parameter_constraints = {
+        **BackdoorAttack._parameter_constraints,
+        "words": ["array-like"],
+        "n_insert": [Interval(numbers.Integral, 1, None, closed="left")],
+        "position": [Options(POSITIONS)],
+    }
+
     def __init__(self, *, target: int = 0, target_mode: str = "all-to-one", poison_rate: float | None = 0.1,
                  n_poison: int | None = None, words: tuple[str, ...] = ("cf", "mn", "bb", "tq"),
                  n_insert: int = 1, position: str = "random", random_state: Any = None) -> None:
@@ -105,7 +111,6 @@ class RareWordTrigger(_TextTrigger, BackdoorAttack):
 
     def _check_trigger_params(self):
         _check_words(self.words)
-        check_scalar(self.n_insert, "n_insert", numbers.Integral, low=1)
 
     def _trigger_tokens(self):
         return tuple(self.words)
@@ -127,6 +132,12 @@ class SentenceTrigger(_TextTrigger, BackdoorAttack):
         The trigger sentence (OpenBackdoor's default).
     position : {"random", "start", "middle", "end"}, default="random"
     """
+
+    _parameter_constraints = {
+        **BackdoorAttack._parameter_constraints,
+        "sentence": [str],
+        "position": [Options(POSITIONS)],
+    }
 
     def __init__(self, *, target: int = 0, target_mode: str = "all-to-one", poison_rate: float | None = 0.1,
                  n_poison: int | None = None, sentence: str = "I watched this 3D movie", position: str = "random",
@@ -171,6 +182,12 @@ class CharTrigger(_TextTrigger, BackdoorAttack):
     punctuation-free texts or a character n-gram model suit it best.
     """
 
+    _parameter_constraints = {
+        **BackdoorAttack._parameter_constraints,
+        "chars": [str],
+        "position": [Options(POSITIONS)],
+    }
+
     def __init__(self, *, target: int = 0, target_mode: str = "all-to-one", poison_rate: float | None = 0.1,
                  n_poison: int | None = None, chars: str = "zq", position: str = "end",
                  random_state: Any = None) -> None:
@@ -208,6 +225,13 @@ class CleanLabelRareWord(_TextTrigger, CleanLabelBackdoor):
     words, n_insert, position, random_state
         As :class:`RareWordTrigger`.
     """
+
+    _parameter_constraints = {
+        **CleanLabelBackdoor._parameter_constraints,
+        "words": ["array-like"],
+        "n_insert": [Interval(numbers.Integral, 1, None, closed="left")],
+        "position": [Options(POSITIONS)],
+    }
 
     def __init__(self, *, target: int = 0, poison_rate: float | None = 0.1, n_poison: int | None = None,
                  words: tuple[str, ...] = ("cf", "mn", "bb", "tq"), n_insert: int = 1, position: str = "random",

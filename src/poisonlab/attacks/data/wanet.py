@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..._validation import check_scalar
+from ..._validation import Interval
 from ...base import BackdoorAttack, PoisonResult
 from ...exceptions import NotFittedError
 from ...registry import register
@@ -67,6 +67,14 @@ class WaNet(BackdoorAttack):
     modalities = ("image",)
     min_ndim = 3
 
+    _parameter_constraints = {
+        **BackdoorAttack._parameter_constraints,
+        "k": [Interval(numbers.Integral, 2, None, closed="left")],
+        "strength": [Interval(numbers.Real, 0, None, closed="neither")],
+        "cross_ratio": [Interval(numbers.Real, 0, None, closed="left")],
+        "channels_last": ["boolean"],
+    }
+
     def __init__(self, *, target: int = 0, target_mode: str = "all-to-one", poison_rate: float | None = 0.1,
                  n_poison: int | None = None, k: int = 4, strength: float = 0.5, cross_ratio: float = 2.0,
                  channels_last: bool = False, random_state: Any = None) -> None:
@@ -81,9 +89,6 @@ class WaNet(BackdoorAttack):
         self.random_state = random_state
 
     def _fit_trigger(self, X, rng):
-        check_scalar(self.k, "k", numbers.Integral, low=2)
-        check_scalar(self.strength, "strength", numbers.Real, low=0.0, low_inclusive=False)
-        check_scalar(self.cross_ratio, "cross_ratio", numbers.Real, low=0.0)
         h, w = _spatial(X, self.channels_last)
         self.grid_ = warp_grid(warping_field(self.k, h, w, rng), self.strength)
 

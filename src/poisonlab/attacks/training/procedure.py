@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..._validation import check_class, check_scalar
+from ..._validation import Interval, check_class
 from ...base import BaseAttack, PoisonResult
 from ...exceptions import DataError, InvalidParameterError
 from ...registry import register
@@ -38,7 +38,15 @@ class ValidationPoisoning(BaseAttack):
     Use ``poison(X_val, y_val)``; pass the result's ``X``, ``y`` as the validation data.
     """
 
+    stage = "training"
     family = "training"
+
+    _parameter_constraints = {
+        "source_class": ["class_index"],
+        "target_class": ["class_index"],
+        "fraction": [Interval(numbers.Real, 0, 1, closed="right")],
+        "random_state": ["random_state"],
+    }
 
     def __init__(self, *, source_class: int = 0, target_class: int = 1, fraction: float = 1.0,
                  random_state: Any = None) -> None:
@@ -52,7 +60,6 @@ class ValidationPoisoning(BaseAttack):
         check_class(self.target_class, "target_class", n_classes)
         if self.source_class == self.target_class:
             raise InvalidParameterError("source_class and target_class must differ")
-        check_scalar(self.fraction, "fraction", numbers.Real, low=0.0, high=1.0, low_inclusive=False)
         pool = np.flatnonzero(y == self.source_class)
         if len(pool) == 0:
             raise DataError(f"the validation set holds no sample of class {self.source_class}")

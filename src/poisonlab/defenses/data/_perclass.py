@@ -38,18 +38,6 @@ def relative_to_median(scores: np.ndarray) -> np.ndarray:
     return scores / med if med > 0 else scores - med
 
 
-def top_fraction_per_class(scores: np.ndarray, y: np.ndarray, fraction: float) -> np.ndarray:
-    """Boolean mask of the ``ceil(fraction * n_c)`` highest scores of each class (the removal
-    rule of Tran et al. 2018: drop 1.5 epsilon of each class)."""
-    mask = np.zeros(len(y), dtype=bool)
-    for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
-        k = min(len(idx), int(np.ceil(fraction * len(idx))))
-        if k:
-            mask[idx[np.argsort(scores[idx], kind="stable")[-k:]]] = True
-    return mask
-
-
 def principal_projection(R: np.ndarray, n_components: int) -> np.ndarray:
     """Centre ``R`` and project it on its top principal directions: at most ``n_components``,
     the feature count, and half the samples (robust estimators need n well above d)."""

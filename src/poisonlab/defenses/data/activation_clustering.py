@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..._validation import check_option, check_scalar
-from ...base import BaseDetector
+from ..._validation import Interval, Options, check_seed
+from ...base import CONTAMINATION_OR_AUTO, BaseDetector
 from ...registry import register
 from ._clustering import pca_scores, silhouette, two_means, whiten
 from ._perclass import check_features
@@ -52,7 +52,7 @@ class ActivationClustering(BaseDetector):
         poisoned class 0.26-0.39; 0.15 separates them.
     contamination : "auto" or float, default="auto"
         "auto" applies the paper's rule (threshold 1 on the scores); a number flags that fraction.
-    random_state : int, default=0
+    random_state : int, Generator or None, default=0
         Seeds ICA and k-means (never unseeded).
 
     Notes
@@ -90,9 +90,21 @@ class ActivationClustering(BaseDetector):
     (30, 0)
     """
 
+    stage = "data"
+    unit = "sample"
+
+    _parameter_constraints = {
+        "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
+        "reduction": [Options(("ica", "pca"))],
+        "size_threshold": [Interval(numbers.Real, 0, 0.5, closed="right")],
+        "silhouette_threshold": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "contamination": CONTAMINATION_OR_AUTO,
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, *, n_components: int = 10, reduction: str = "ica", size_threshold: float = 0.35,
                  silhouette_threshold: float = 0.15, contamination: Any = "auto",
-                 random_state: int = 0) -> None:
+                 random_state: Any = 0) -> None:
         self.n_components = n_components
         self.reduction = reduction
         self.size_threshold = size_threshold
@@ -112,13 +124,7 @@ class ActivationClustering(BaseDetector):
 
     def fit(self, X: Any, y: Any) -> "ActivationClustering":
         """Cluster activations ``X`` (n, d) of each class of ``y``."""
-        check_scalar(self.n_components, "n_components", numbers.Integral, low=1)
-        check_option(self.reduction, "reduction", ("ica", "pca"))
-        check_scalar(self.size_threshold, "size_threshold", numbers.Real, low=0.0, high=0.5, low_inclusive=False)
-        check_scalar(self.silhouette_threshold, "silhouette_threshold", numbers.Real, low=0.0, high=1.0,
-                     low_inclusive=False, high_inclusive=False)
-        check_scalar(self.random_state, "random_state", numbers.Integral, low=0)
-        self._check_threshold_params()
+        seed = check_seed(self.random_state)
         X, y = check_features(X, y, min_per_class=3)
         scores = np.zeros(len(y))
         clusters = np.zeros(len(y), dtype=np.int64)
@@ -126,8 +132,8 @@ class ActivationClustering(BaseDetector):
         for c in np.unique(y):
             idx = np.flatnonzero(y == c)
             Z = self._reduce(X[idx].astype(np.float64))
-            labels = two_means(Z, seed=self.random_state)
-            sil = silhouette(Z, labels, sample_size=1000, seed=self.random_state)
+            labels = two_means(Z, seed=seed)
+            sil = silhouette(Z, labels, sample_size=1000, seed=seed)
             sizes = np.bincount(labels, minlength=2)
             small = int(np.argmin(sizes))
             frac = sizes[small] / len(idx)

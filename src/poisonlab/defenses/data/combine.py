@@ -7,8 +7,8 @@ from typing import Any, Sequence
 import numpy as np
 from scipy.stats import rankdata
 
-from ..._validation import check_array, check_option
-from ...base import BaseDetector
+from ..._validation import Options, check_array
+from ...base import CONTAMINATION, BaseDetector
 from ...exceptions import DataError, InvalidParameterError
 from ...registry import register
 
@@ -57,6 +57,16 @@ class RankCombiner(BaseDetector):
         Which detectors flagged each sample (the "why" a scan reports).
     """
 
+    stage = "data"
+    unit = "sample"
+
+    _parameter_constraints = {
+        "detectors": ["array-like", None],
+        "weights": ["array-like", None],
+        "method": [Options(("votes", "rank"))],
+        "contamination": CONTAMINATION,
+    }
+
     def __init__(self, *, detectors: Sequence[BaseDetector] | None = None,
                  weights: Sequence[float] | None = None, method: str = "votes",
                  contamination: float = 0.05) -> None:
@@ -78,8 +88,6 @@ class RankCombiner(BaseDetector):
         return [d.clone() for d in dets]
 
     def fit(self, X: Any, y: Any) -> "RankCombiner":
-        check_option(self.method, "method", ("votes", "rank"))
-        self._check_threshold_params()
         members = self._members()
         w = None
         if self.weights is not None:
@@ -99,6 +107,7 @@ class RankCombiner(BaseDetector):
         """Combine already computed score vectors (and, for votes, their flags)."""
         S = np.stack([check_array(s, "scores", min_ndim=1, max_ndim=1, dtype=np.float64) for s in scores])
         obj = cls(method="rank" if flags is None else "votes", contamination=contamination)
+        obj._validate_params()
         obj.detectors_ = []
         F = np.zeros((0, S.shape[1]), dtype=bool) if flags is None else np.stack([np.asarray(f, bool) for f in flags])
         if F.shape[0] and F.shape != S.shape:

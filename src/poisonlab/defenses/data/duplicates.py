@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..._validation import check_array, check_labels, check_scalar
-from ...base import BaseDetector
+from ..._validation import Interval, check_array, check_labels
+from ...base import CONTAMINATION_OR_AUTO, BaseDetector
 from ...exceptions import InvalidParameterError
 from ...registry import register
 
@@ -65,6 +65,14 @@ class DuplicateConflicts(BaseDetector):
     [True, True, False, False]
     """
 
+    stage = "data"
+    unit = "sample"
+
+    _parameter_constraints = {
+        "radius": [Interval(numbers.Real, 0, None, closed="left")],
+        "contamination": CONTAMINATION_OR_AUTO,
+    }
+
     def __init__(self, *, radius: float = 0.0, contamination: Any = "auto") -> None:
         self.radius = radius
         self.contamination = contamination
@@ -75,8 +83,6 @@ class DuplicateConflicts(BaseDetector):
     def fit(self, X: Any, y: Any) -> "DuplicateConflicts":
         """Find duplicate groups among rows of ``X`` (inputs or features, flattened), or among
         texts (a 1-D array of str: exact copies after whitespace normalisation)."""
-        check_scalar(self.radius, "radius", numbers.Real, low=0.0)
-        self._check_threshold_params()
         arr = np.asarray(X)
         if arr.ndim == 1 and arr.dtype.kind in "OUS":
             if self.radius:

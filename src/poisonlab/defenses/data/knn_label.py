@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..._validation import check_array, check_is_fitted, check_labels, check_scalar
-from ...base import BaseDetector
+from ..._validation import Interval, check_array, check_is_fitted, check_labels
+from ...base import CONTAMINATION, BaseDetector
 from ...exceptions import DataError
 from ...registry import register
 
@@ -62,8 +62,15 @@ class KNNLabelConsistency(BaseDetector):
     3
     """
 
+    stage = "data"
     unit = "sample"
     threshold_param = "contamination"
+
+    _parameter_constraints = {
+        "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_components": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "contamination": CONTAMINATION,
+    }
 
     def __init__(self, *, n_neighbors: int = 10, n_components: int | None = 32,
                  contamination: float = 0.1) -> None:
@@ -80,9 +87,7 @@ class KNNLabelConsistency(BaseDetector):
 
         X = check_array(X, "X", min_ndim=2, max_ndim=2)
         y = check_labels(y, len(X))
-        k = check_scalar(self.n_neighbors, "n_neighbors", numbers.Integral, low=1)
-        check_scalar(self.n_components, "n_components", numbers.Integral, low=1, allow_none=True)
-        self._check_threshold_params()
+        k = int(self.n_neighbors)
         if k >= len(X):
             raise DataError(f"n_neighbors={k} needs more than {k} samples; got {len(X)}")
         self._pca = None

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..._validation import check_array, check_scalar
-from ...base import BaseDetector
+from ..._validation import HasMethods, Interval, check_array, check_seed
+from ...base import CONTAMINATION_OR_AUTO, BaseDetector
 from ...exceptions import DataError
 from ...registry import register
 from ._perclass import check_features
@@ -47,7 +47,7 @@ class LabelIssues(BaseDetector):
         receives ``pred_probs``.
     cv_folds : int, default=5
     contamination : "auto" or float, default="auto"
-    random_state : int, default=0
+    random_state : int, Generator or None, default=0
 
     Limits
     ------
@@ -67,8 +67,18 @@ class LabelIssues(BaseDetector):
     5
     """
 
+    stage = "data"
+    unit = "sample"
+
+    _parameter_constraints = {
+        "estimator": [HasMethods("fit", "predict_proba"), None],
+        "cv_folds": [Interval(numbers.Integral, 2, None, closed="left")],
+        "contamination": CONTAMINATION_OR_AUTO,
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, *, estimator: Any = None, cv_folds: int = 5, contamination: Any = "auto",
-                 random_state: int = 0) -> None:
+                 random_state: Any = 0) -> None:
         self.estimator = estimator
         self.cv_folds = cv_folds
         self.contamination = contamination
@@ -87,9 +97,7 @@ class LabelIssues(BaseDetector):
         from cleanlab.filter import find_label_issues
         from cleanlab.rank import get_label_quality_scores
 
-        check_scalar(self.cv_folds, "cv_folds", numbers.Integral, low=2)
-        check_scalar(self.random_state, "random_state", numbers.Integral, low=0)
-        self._check_threshold_params()
+        seed = check_seed(self.random_state)
         X, y = check_features(X, y, min_per_class=self.cv_folds)
         if pred_probs is None:
             from sklearn.decomposition import PCA
@@ -97,9 +105,9 @@ class LabelIssues(BaseDetector):
             from sklearn.pipeline import make_pipeline
 
             est = self.estimator if self.estimator is not None else make_pipeline(
-                PCA(n_components=min(40, X.shape[1]), random_state=self.random_state),
+                PCA(n_components=min(40, X.shape[1]), random_state=seed),
                 KNeighborsClassifier(n_neighbors=10, weights="distance"))
-            P = out_of_fold_probabilities(X, y, est, self.cv_folds, self.random_state)
+            P = out_of_fold_probabilities(X, y, est, self.cv_folds, seed)
         else:
             P = check_array(pred_probs, "pred_probs", min_ndim=2, max_ndim=2, dtype=np.float64)
             if len(P) != len(y):

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..._validation import check_option, check_scalar
-from ...base import BaseDetector
+from ..._validation import Interval, Options, check_seed
+from ...base import CONTAMINATION, BaseDetector
 from ...registry import register
 from ._perclass import check_features, per_class, principal_projection, relative_to_median
 
@@ -37,7 +37,7 @@ class RobustOutliers(BaseDetector):
     method : {"mcd", "iforest"}, default="mcd"
     n_components : int, default=10
     contamination : float in (0, 0.5], default=0.05
-    random_state : int, default=0
+    random_state : int, Generator or None, default=0
 
     Limits
     ------
@@ -53,28 +53,35 @@ class RobustOutliers(BaseDetector):
     4
     """
 
+    stage = "data"
+    unit = "sample"
+
+    _parameter_constraints = {
+        "method": [Options(("mcd", "iforest"))],
+        "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
+        "contamination": CONTAMINATION,
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, *, method: str = "mcd", n_components: int = 10, contamination: float = 0.05,
-                 random_state: int = 0) -> None:
+                 random_state: Any = 0) -> None:
         self.method = method
         self.n_components = n_components
         self.contamination = contamination
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any) -> "RobustOutliers":
-        check_option(self.method, "method", ("mcd", "iforest"))
-        check_scalar(self.n_components, "n_components", numbers.Integral, low=1)
-        check_scalar(self.random_state, "random_state", numbers.Integral, low=0)
-        self._check_threshold_params()
+        seed = check_seed(self.random_state)
         X, y = check_features(X, y, min_per_class=4)
         X = X.astype(np.float64, copy=False)
 
         def score(idx: np.ndarray, c: int) -> np.ndarray:
             Z = principal_projection(X[idx], self.n_components)
             if self.method == "mcd":
-                return relative_to_median(mcd_mahalanobis(Z, self.random_state))
+                return relative_to_median(mcd_mahalanobis(Z, seed))
             from sklearn.ensemble import IsolationForest
 
-            s = -IsolationForest(random_state=self.random_state).fit(Z).score_samples(Z)
+            s = -IsolationForest(random_state=seed).fit(Z).score_samples(Z)
             return s - np.median(s)
 
         self._calibrate(per_class(y, score))

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..._validation import check_scalar
-from ...base import BaseDetector
+from ..._validation import Interval, Options
+from ...base import CONTAMINATION, BaseDetector
 from ...registry import register
 from ._perclass import check_features, per_class, relative_to_median
 
@@ -38,7 +38,7 @@ class SpectralSignatures(BaseDetector):
     representations (a model's penultimate layer) on the top singular vector. Scores are divided
     by their class's median so that one threshold serves every class (``raw_scores_`` keeps the
     paper's values). The paper removes the ``1.5 epsilon`` highest-scoring samples of each class:
-    see :func:`~poisonlab.defenses.data._perclass.top_fraction_per_class`.
+    ``threshold_rule="per_class"`` with ``contamination=epsilon`` flags exactly those.
 
     Threat model: dirty-label backdoors whose poisons are separable from clean samples of the
     target class in representation space, and that make up a large enough fraction of it.
@@ -48,6 +48,13 @@ class SpectralSignatures(BaseDetector):
     n_components : int, default=1
         Number of top singular vectors to project on (the paper uses 1).
     contamination : float in (0, 0.5], default=0.05
+        The expected poisoned fraction (the paper's epsilon).
+    threshold_rule : {"quantile", "per_class"}, default="quantile"
+        "quantile": flag the ``contamination`` highest-scoring fraction of all samples.
+        "per_class": the paper's rule, flag the ``ceil(1.5 * contamination * n_c)``
+        highest-scoring samples of each class ``c``; ``scores_`` are then each class's scores
+        minus its cut, so that ``flags_ = scores_ > threshold_ = 0`` (ranks within a class are
+        unchanged; see :meth:`~poisonlab.base.BaseDetector._calibrate`).
 
     Limits
     ------
@@ -65,17 +72,29 @@ class SpectralSignatures(BaseDetector):
     10
     """
 
-    def __init__(self, *, n_components: int = 1, contamination: float = 0.05) -> None:
+    stage = "data"
+    unit = "sample"
+    #: The paper removes 1.5 epsilon of each class.
+    per_class_factor = 1.5
+
+    _parameter_constraints = {
+        "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
+        "contamination": CONTAMINATION,
+        "threshold_rule": [Options(("quantile", "per_class"))],
+    }
+
+    def __init__(self, *, n_components: int = 1, contamination: float = 0.05,
+                 threshold_rule: str = "quantile") -> None:
         self.n_components = n_components
         self.contamination = contamination
+        self.threshold_rule = threshold_rule
 
     def fit(self, X: Any, y: Any) -> "SpectralSignatures":
         """Score representations ``X`` (n, d) grouped by labels ``y``."""
-        check_scalar(self.n_components, "n_components", numbers.Integral, low=1)
-        self._check_threshold_params()
         X, y = check_features(X, y)
         X = X.astype(np.float64, copy=False)
         raw = per_class(y, lambda idx, c: spectral_scores(X[idx], self.n_components))
         self.raw_scores_ = raw
-        self._calibrate(per_class(y, lambda idx, c: relative_to_median(raw[idx])))
+        self._calibrate(per_class(y, lambda idx, c: relative_to_median(raw[idx])), rule=self.threshold_rule,
+                        groups=y)
         return self

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 from scipy.linalg import expm
 
-from ..._validation import check_scalar
-from ...base import BaseDetector
+from ..._validation import Interval, Options
+from ...base import CONTAMINATION, BaseDetector
 from ...registry import register
 from ._perclass import check_features, per_class, principal_projection, relative_to_median
 
@@ -88,7 +88,12 @@ class Spectre(BaseDetector):
         (the paper's ``limit1 = 2`` times its epsilon), at most 0.49.
     contamination : float in (0, 0.5], default=0.05
         The expected poison fraction epsilon; also the fraction flagged.
-    random_state : int, default=0
+    threshold_rule : {"quantile", "per_class"}, default="quantile"
+        "quantile": flag the ``contamination`` highest-scoring fraction of all samples;
+        "per_class": flag the ``ceil(1.5 * contamination * n_c)`` highest of each class ``c``
+        (spectral signatures' removal rule, which the SPECTRE paper's comparison keeps), as
+        :class:`~poisonlab.defenses.data.SpectralSignatures`.
+    random_state : int, Generator or None, default=0
         Kept for the detector contract; the estimate is deterministic.
 
     Limits
@@ -112,23 +117,31 @@ class Spectre(BaseDetector):
     True
     """
 
+    stage = "data"
+    unit = "sample"
+    per_class_factor = 1.5
+
+    _parameter_constraints = {
+        "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "trim_fraction": [Interval(numbers.Real, 0, 0.5, closed="left"), None],
+        "contamination": CONTAMINATION,
+        "threshold_rule": [Options(("quantile", "per_class"))],
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, *, n_components: int = 32, alpha: float = 4.0,
                  trim_fraction: float | None = None, contamination: float = 0.05,
-                 random_state: int = 0) -> None:
+                 threshold_rule: str = "quantile", random_state: Any = 0) -> None:
         self.n_components = n_components
         self.alpha = alpha
         self.trim_fraction = trim_fraction
         self.contamination = contamination
+        self.threshold_rule = threshold_rule
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any) -> "Spectre":
         """Score representations ``X`` (n, d) grouped by labels ``y``."""
-        check_scalar(self.n_components, "n_components", numbers.Integral, low=1)
-        check_scalar(self.alpha, "alpha", numbers.Real, low=0.0)
-        check_scalar(self.trim_fraction, "trim_fraction", numbers.Real, low=0.0, high=0.5,
-                     high_inclusive=False, allow_none=True)
-        check_scalar(self.random_state, "random_state", numbers.Integral, low=0)
-        self._check_threshold_params()
         X, y = check_features(X, y, min_per_class=4)
         X = X.astype(np.float64, copy=False)
         trim = min(0.49, 2 * self.contamination) if self.trim_fraction is None else self.trim_fraction
@@ -139,5 +152,6 @@ class Spectre(BaseDetector):
 
         raw = per_class(y, score)
         self.raw_scores_ = raw
-        self._calibrate(per_class(y, lambda idx, c: relative_to_median(raw[idx])))
+        self._calibrate(per_class(y, lambda idx, c: relative_to_median(raw[idx])), rule=self.threshold_rule,
+                        groups=y)
         return self

@@ -33,6 +33,8 @@ class FedAvg(BaseAggregator):
     [1.0, 3.0]
     """
 
+    _parameter_constraints: dict = {}
+
     def __init__(self) -> None:
         pass
 
@@ -56,6 +58,8 @@ class CoordinateMedian(BaseAggregator):
     >>> CoordinateMedian().aggregate(np.array([[0.0], [1.0], [100.0]])).tolist()
     [1.0]
     """
+
+    _parameter_constraints: dict = {}
 
     def __init__(self) -> None:
         pass

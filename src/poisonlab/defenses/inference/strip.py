@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numbers
-from typing import Any
+import os
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
-from ..._validation import check_array, check_is_fitted, check_option, check_scalar
-from ...base import FPR_RULES, BaseDetector, normal_fpr_threshold
+from ..._validation import Interval, Options, check_array, check_is_fitted, check_seed
+from ...base import FALSE_POSITIVE_RATE, FPR_RULES, BaseDetector, normal_fpr_threshold
 from ...exceptions import AssumptionError, DataError
 from ...registry import register
 
@@ -131,7 +133,9 @@ class STRIP(BaseDetector):
         (default) runs the paper's N overlays for every input.
     round_overlays : int, default=10
         Overlays per round of the sequential mode.
-    random_state : int, default=0
+    random_state : int, Generator or None, default=0
+        Seeds the pool/reference split and the overlays; resolved once by ``fit`` (``seed_``),
+        so ``score`` draws the same overlays for the same inputs every time.
 
     A torch model is scored through a frozen copy taken at ``fit`` (its convolution weights in
     channels-last layout, about 2x faster on CPU): the threshold belongs to the model as it was
@@ -159,13 +163,27 @@ class STRIP(BaseDetector):
     [True, True, True, True, True]
     """
 
+    stage = "inference"
     unit = "input"
     threshold_param = "false_positive_rate"
+
+    _parameter_constraints = {
+        "n_overlays": [Interval(numbers.Integral, 1, None, closed="left")],
+        "superimpose": [Options(("auto", *SUPERIMPOSE))],
+        "weight": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "false_positive_rate": FALSE_POSITIVE_RATE,
+        "boundary": [Options(tuple(FPR_RULES))],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "clip_max": [Interval(numbers.Real, None, None, closed="neither"), None],
+        "early_stop": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "round_overlays": [Interval(numbers.Integral, 2, None, closed="left")],
+        "random_state": ["random_state"],
+    }
 
     def __init__(self, *, n_overlays: int = 100, superimpose: str = "auto", weight: float = 0.5,
                  false_positive_rate: float = 0.01, boundary: str = "quantile", batch_size: int = 64,
                  clip_max: float | None = None,
-                 early_stop: float | None = None, round_overlays: int = 10, random_state: int = 0) -> None:
+                 early_stop: float | None = None, round_overlays: int = 10, random_state: Any = 0) -> None:
         self.n_overlays = n_overlays
         self.superimpose = superimpose
         self.weight = weight
@@ -200,17 +218,9 @@ class STRIP(BaseDetector):
         """
         from ...models.adapters import as_classifier
 
-        check_scalar(self.n_overlays, "n_overlays", numbers.Integral, low=1)
-        check_option(self.superimpose, "superimpose", ("auto", *SUPERIMPOSE))
-        check_option(self.boundary, "boundary", tuple(FPR_RULES))
-        check_scalar(self.weight, "weight", numbers.Real, low=0.0, high=1.0, low_inclusive=False,
-                     high_inclusive=False)
-        check_scalar(self.batch_size, "batch_size", numbers.Integral, low=1)
-        check_scalar(self.random_state, "random_state", numbers.Integral, low=0)
-        self._check_sequential()
-        self._check_threshold_params()
         X = self._inputs(X)
-        rng = np.random.default_rng(self.random_state)
+        self.seed_ = check_seed(self.random_state)
+        rng = np.random.default_rng(self.seed_)
         perm = rng.permutation(len(X))
         half = len(X) // 2
         if half < self.n_overlays:
@@ -225,7 +235,6 @@ class STRIP(BaseDetector):
             self.model_ = self.model_.inference_copy()
         self.pool_ = X[perm[:half]]
         self.mode_ = self._mode(X)
-        check_scalar(self.clip_max, "clip_max", numbers.Real, allow_none=True)
         if self.mode_ in ("add", "blend"):
             self.high_ = float(self.clip_max) if self.clip_max is not None else max(1.0, float(X.max()))
         else:
@@ -251,14 +260,10 @@ class STRIP(BaseDetector):
         or fewer for inputs settled early when ``early_stop`` is set). With
         ``return_overlays=True`` also returns how many overlays each input used."""
         check_is_fitted(self, "threshold_")
-        self._check_sequential()
+        self._validate_params()  # early_stop and round_overlays may be changed after fit
         entropy, used, _ = self._mean_entropies(X, sequential=self.early_stop is not None)
         scores = np.log2(self.n_classes_) - entropy
         return (scores, used) if return_overlays else scores
-
-    def _check_sequential(self) -> None:
-        check_scalar(self.early_stop, "early_stop", numbers.Real, low=0.0, low_inclusive=False, allow_none=True)
-        check_scalar(self.round_overlays, "round_overlays", numbers.Integral, low=2)
 
     def _mix(self, xb: np.ndarray, overlays: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if self.mode_ == "add":
@@ -284,7 +289,9 @@ class STRIP(BaseDetector):
         X = self._inputs(X)
         if self.mode_ != "words" and X.shape[1:] != self.pool_.shape[1:]:
             raise DataError(f"inputs of shape {X.shape[1:]} do not match the clean inputs' {self.pool_.shape[1:]}")
-        rng = np.random.default_rng([self.random_state, 1])
+        # seed_ is set by fit; a detector restored by load() carries its int random_state
+        seed = self.seed_ if hasattr(self, "seed_") else check_seed(self.random_state)
+        rng = np.random.default_rng([seed, 1])
         out = np.empty(len(X))
         used = np.full(len(X), self.n_overlays, dtype=np.int64)
         n_classes = 0
@@ -324,3 +331,121 @@ class STRIP(BaseDetector):
     def flag(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "threshold_")
         return self.score(X) > self.threshold_
+
+    # --- saving: no pickle (JSON + npz); the model is saved on its own (weights + card) -------
+
+    #: File names :meth:`save` writes (and :meth:`load` reads) inside its folder.
+    STATE_FILE: ClassVar[str] = "strip.json"
+    ARRAYS_FILE: ClassVar[str] = "strip.npz"
+    #: Where :meth:`load` looks for the model when none is given (``models.io.save_model``).
+    MODEL_FILE: ClassVar[str] = "model.safetensors"
+    SAVE_FORMAT: ClassVar[str] = "poisonlab.strip"
+    SAVE_VERSION: ClassVar[int] = 1
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Save the fitted detector in ``directory`` (created if needed), without pickle.
+
+        Writes ``strip.json`` (parameters, including the early-stop settings; the fitted
+        threshold, superimposition mode, pixel ceiling and number of classes) and ``strip.npz``
+        (the overlay pool, texts as unicode, and the clean references' scores), atomically.
+        The model is not saved here: save it beside them as ``model.safetensors`` with
+        :func:`poisonlab.models.io.save_model` (what ``poisonlab monitor fit`` does), or pass it
+        to :meth:`load`. Returns the folder.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from poisonlab.defenses.inference import STRIP
+        >>> class M:
+        ...     def predict_proba(self, X):
+        ...         X = X.reshape(len(X), -1); return np.stack([X[:, 1], 1 - X[:, 1]], 1)
+        >>> clean = np.random.default_rng(0).uniform(0, 0.45, (100, 1, 2, 2))
+        >>> det = STRIP(n_overlays=10, false_positive_rate=0.1).fit(clean, model=M())
+        >>> folder = det.save(tempfile.mkdtemp())
+        >>> again = STRIP.load(folder, model=M())
+        >>> bool(np.array_equal(again.score(clean[:8]), det.score(clean[:8])))
+        True
+        """
+        import io
+        import json
+
+        from ..._files import atomic_write_bytes, atomic_write_text
+
+        check_is_fitted(self, "threshold_")
+        folder = Path(directory)
+        pool = np.asarray(self.pool_)
+        text = pool.dtype.kind in "OUS"
+        buf = io.BytesIO()
+        np.savez(buf, pool=pool.astype(str) if text else pool,
+                 reference_scores=np.asarray(self.scores_, dtype=np.float64))
+        state = {"format": self.SAVE_FORMAT, "version": self.SAVE_VERSION, "params": self.get_params(),
+                 "threshold": float(self.threshold_), "mode": self.mode_,
+                 "high": None if self.high_ is None else float(self.high_), "n_classes": int(self.n_classes_),
+                 "pool": {"n": int(len(pool)), "shape": list(pool.shape[1:]),
+                          "dtype": "object" if pool.dtype.kind == "O" else str(pool.dtype)}}
+        atomic_write_bytes(folder / self.ARRAYS_FILE, buf.getvalue())
+        atomic_write_text(folder / self.STATE_FILE, json.dumps(state, indent=2, allow_nan=False) + "\n")
+        return folder
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, *, model: Any = None) -> "STRIP":
+        """A detector saved by :meth:`save`, ready to ``score``/``flag`` new inputs.
+
+        ``model`` is the model it was fitted with; by default ``model.safetensors`` in the same
+        folder, loaded with :func:`poisonlab.models.io.load_classifier` (its model card names
+        the architecture). Raises ``DataError`` for a missing or damaged folder.
+        """
+        import json
+
+        folder = Path(directory)
+        state_path, arrays_path = folder / cls.STATE_FILE, folder / cls.ARRAYS_FILE
+        for p in (state_path, arrays_path):
+            if not p.is_file():
+                raise DataError(f"{folder} holds no saved STRIP: {p.name} is missing")
+        try:
+            state = json.loads(state_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataError(f"{state_path} is not a saved STRIP: {exc}") from exc
+        if not isinstance(state, dict) or state.get("format") != cls.SAVE_FORMAT:
+            raise DataError(f"{state_path} is not a saved STRIP (format {cls.SAVE_FORMAT!r} expected)")
+        if state.get("version") != cls.SAVE_VERSION:
+            raise DataError(f"{state_path} has version {state.get('version')!r}; this poisonlab reads "
+                            f"version {cls.SAVE_VERSION}")
+        try:
+            with np.load(arrays_path, allow_pickle=False) as z:
+                pool, reference = z["pool"], z["reference_scores"]
+            params = {k: tuple(v) if isinstance(v, list) else v for k, v in state["params"].items()}
+            det = cls(**params)
+            threshold, mode, high = float(state["threshold"]), state["mode"], state["high"]
+            n_classes = int(state["n_classes"])
+            dtype = state["pool"]["dtype"]
+        except (KeyError, TypeError, ValueError, OSError) as exc:
+            raise DataError(f"{folder}: damaged saved STRIP ({type(exc).__name__}: {exc})") from exc
+        if mode not in SUPERIMPOSE or n_classes < 2 or len(pool) < 1:
+            raise DataError(f"{state_path}: inconsistent state (mode {mode!r}, {n_classes} classes, "
+                            f"{len(pool)} pooled inputs)")
+        if model is None:
+            model_path = folder / cls.MODEL_FILE
+            if not model_path.is_file():
+                raise DataError(f"{folder} holds no {cls.MODEL_FILE}: pass the model to STRIP.load(model=...)")
+            from ...models.io import load_classifier
+
+            model = load_classifier(model_path)
+        det._set_model(model)
+        det.pool_ = pool.astype(object) if dtype == "object" else pool
+        det.mode_, det.high_, det.n_classes_ = mode, (None if high is None else float(high)), n_classes
+        det.threshold_ = threshold
+        det.scores_ = np.asarray(reference, dtype=np.float64)
+        det.flags_ = det.scores_ > det.threshold_
+        return det
+
+    def _set_model(self, model: Any) -> None:
+        """``model_``: ``model`` through the classifier protocol, as a frozen inference copy where
+        it offers one (as :meth:`fit` does)."""
+        from ...models.adapters import as_classifier
+
+        clf = as_classifier(model)
+        if not hasattr(clf, "predict_proba"):
+            raise DataError("STRIP needs a model with predict_proba")
+        self.model_ = clf.inference_copy() if hasattr(clf, "inference_copy") else clf

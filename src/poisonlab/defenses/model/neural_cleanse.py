@@ -9,8 +9,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..._validation import check_array, check_is_fitted, check_scalar
-from ...base import BaseDetector
+from ..._validation import Interval, check_array, check_is_fitted, check_scalar, check_seed
+from ...base import CONTAMINATION_OR_AUTO, BaseDetector
 from ...exceptions import AssumptionError, DataError, InvalidParameterError
 from ...registry import register
 
@@ -75,10 +75,14 @@ class NeuralCleanse(BaseDetector):
     contamination : "auto", default="auto"
         The paper's rule: classes whose anomaly index exceeds 2 (and whose norm is below the
         median) are flagged; ``threshold_ = 2``.
-    random_state : int, default=0
+    random_state : int, Generator or None, default=0
+        Seeds the mask and pattern initialisation and the batches, resolved once by ``fit``
+        (``seed_``); :meth:`unlearn` reuses that seed.
 
     Attributes
     ----------
+    seed_ : int
+        The seed ``fit`` resolved from ``random_state``.
     l1_norms_, masks_, patterns_ : per class
     epochs_run_ : epochs each class was optimised for (fewer than ``epochs`` when it stopped early)
     scores_ : the signed anomaly index per class; ``flags_``: classes flagged as backdoor targets.
@@ -90,12 +94,28 @@ class NeuralCleanse(BaseDetector):
     infected labels (more than half) break the median.
     """
 
+    stage = "model"
     unit = "class"
+    modalities = ("image",)
+
+    _parameter_constraints = {
+        "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "init_cost": [Interval(numbers.Real, 0, None, closed="left")],
+        "asr_threshold": [Interval(numbers.Real, 0, 1, closed="right")],
+        "patience": [Interval(numbers.Integral, 1, None, closed="left")],
+        "cost_multiplier": [Interval(numbers.Real, 1, None, closed="neither")],
+        "early_stop_patience": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "clip_values": ["array-like"],
+        "contamination": CONTAMINATION_OR_AUTO,
+        "random_state": ["random_state"],
+    }
 
     def __init__(self, *, epochs: int = 100, batch_size: int = 32, lr: float = 0.1, init_cost: float = 1e-3,
                  asr_threshold: float = 0.99, patience: int = 3, cost_multiplier: float = 1.5,
                  early_stop_patience: int | None = 5, clip_values: tuple[float, float] = (0.0, 1.0),
-                 contamination: Any = "auto", random_state: int = 0) -> None:
+                 contamination: Any = "auto", random_state: Any = 0) -> None:
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -116,15 +136,6 @@ class NeuralCleanse(BaseDetector):
         import torch
         from torch import nn
 
-        check_scalar(self.epochs, "epochs", numbers.Integral, low=1)
-        check_scalar(self.batch_size, "batch_size", numbers.Integral, low=1)
-        check_scalar(self.lr, "lr", numbers.Real, low=0.0, low_inclusive=False)
-        check_scalar(self.init_cost, "init_cost", numbers.Real, low=0.0)
-        check_scalar(self.asr_threshold, "asr_threshold", numbers.Real, low=0.0, high=1.0, low_inclusive=False)
-        check_scalar(self.patience, "patience", numbers.Integral, low=1)
-        check_scalar(self.cost_multiplier, "cost_multiplier", numbers.Real, low=1.0, low_inclusive=False)
-        check_scalar(self.early_stop_patience, "early_stop_patience", numbers.Integral, low=1, allow_none=True)
-        self._check_threshold_params()
         module = getattr(model, "module_", model)
         if not isinstance(module, nn.Module):
             raise InvalidParameterError(
@@ -147,7 +158,8 @@ class NeuralCleanse(BaseDetector):
             raise AssumptionError(f"Neural Cleanse's MAD outlier test needs at least 3 classes; "
                                   f"the model has {n_classes}")
         _, C, H, W = X.shape
-        gen = torch.Generator().manual_seed(self.random_state)
+        self.seed_ = check_seed(self.random_state)
+        gen = torch.Generator().manual_seed(self.seed_)
         mask_param = (torch.rand(n_classes, 1, H, W, generator=gen) * 2 - 1) * 0.1
         pattern_param = (torch.rand(n_classes, C, H, W, generator=gen) * 2 - 1) * 0.1
         mask_param.requires_grad_(True)
@@ -268,7 +280,7 @@ class NeuralCleanse(BaseDetector):
         X = check_array(X, "X", min_ndim=4, max_ndim=4)
         y = np.asarray(y)
         flagged = np.flatnonzero(self.flags_)
-        rng = np.random.default_rng(self.random_state)
+        rng = np.random.default_rng(self.seed_)
         Xs = X.copy()
         if len(flagged):
             idx = rng.choice(len(X), int(round(stamp_fraction * len(X))), replace=False)
@@ -278,6 +290,6 @@ class NeuralCleanse(BaseDetector):
                 Xs[sel] = self.apply_reversed_trigger(X[sel], int(t))
         module = getattr(model, "module_", model)
         repaired = TorchClassifier(module, config=TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size,
-                                                              seed=self.random_state), warm_start=True)
+                                                              seed=self.seed_), warm_start=True)
         return repaired.fit(Xs, y)
 

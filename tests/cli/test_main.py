@@ -1,4 +1,4 @@
-"""The command line, through Typer's runner."""
+"""The command line (poisonlab.cli.main), through Typer's runner: demo, attack, scan-data, reproduce."""
 
 import json
 
@@ -33,8 +33,8 @@ def test_attack_writes_poison_and_never_touches_input(tmp_path):
     assert src.read_bytes() == before
     z = np.load(out)
     assert z["poison_mask"].sum() == 5 and (z["y"][z["poison_mask"]] == 2).all()
-    meta = json.loads(out.with_suffix(".json").read_text())
-    assert meta["n_poison"] == 5 and meta["target"] == 2
+    meta = json.loads((tmp_path / "out.poison.json").read_text())
+    assert meta["n_poison"] == 5 and meta["target"] == 2 and meta["attack"] == "badnets"
     # refuses to overwrite the output without --force, and the input ever
     r = runner.invoke(app, ["attack", "badnets", "--input", str(src), "--out", str(out)])
     assert r.exit_code == 2 and "--force" in r.output
@@ -75,8 +75,7 @@ def test_attack_with_a_surrogate_and_a_target(tmp_path):
     index; clear errors when either is missing."""
     from safetensors.torch import save_file
 
-    from poisonlab.evaluation.experiment import model_factory
-    from poisonlab.models import ModelSpec
+    from poisonlab.models import ModelSpec, model_factory
 
     src = tmp_path / "in.npz"
     X = np.random.default_rng(0).uniform(size=(60, 1, 8, 8)).astype(np.float32)
@@ -143,3 +142,57 @@ def test_demo_and_attack_on_audio_work_on_waveforms(tmp_path):
     assert r.exit_code == 0, r.output
     z = np.load(tmp_path / "p.npz")
     assert z["X"].shape == (20, 8000) and z["poison_mask"].sum() == 4  # takes 5-6 are the train split
+
+
+def test_scan_data_cli_end_to_end(tmp_path):
+    src = tmp_path / "p.npz"
+    r = runner.invoke(app, ["attack", "badnets", "--dataset", "digits", "--out", str(src),
+                            "-p", "poison_rate=0.05", "-p", "value=1.0"])
+    assert r.exit_code == 0, r.output
+    before = src.read_bytes()
+    out = tmp_path / "scan"
+    r = runner.invoke(app, ["scan-data", "--input", str(src), "--epochs", "8", "--retrain",
+                            "--detectors", "spectre,robust_outliers,activation_clustering",
+                            "--out-dir", str(out), "--top", "5"])
+    assert r.exit_code == 0, r.output
+    assert src.read_bytes() == before, "the scan must not change the user's data"
+    rep = json.loads((out / "scores.json").read_text())
+    assert rep["evaluation"]["robust_outliers"]["auroc"] >= 0.9
+    assert set(rep["retrain"]) >= {"before", "after", "n_removed"}
+    assert "attack_success_rate" in rep["retrain"]["before"]
+    q = (out / "quarantine.txt").read_text().split()
+    assert len(q) == rep["n_quarantined"] and all(i.startswith("digits:") for i in q)
+    header = (out / "scores.csv").read_text().splitlines()[0]
+    assert header.startswith("id,label,combined,quarantined,spectre,spectre_flag")
+
+
+def test_scan_data_cli_bad_input(tmp_path):
+    r = runner.invoke(app, ["scan-data", "--dataset", "digits", "--features", str(tmp_path / "missing.npy")])
+    assert r.exit_code == 2 and "missing.npy" in r.output
+    f = tmp_path / "f.npy"
+    np.save(f, np.zeros((10, 3)))
+    r = runner.invoke(app, ["scan-data", "--dataset", "digits", "--features", str(f)])
+    assert r.exit_code == 2 and "features have 10 rows but the dataset has 1347 samples" in r.output
+    np.save(f, np.zeros((1347, 3)))
+    r = runner.invoke(app, ["scan-data", "--dataset", "digits", "--contamination", "0.9", "--features", str(f)])
+    assert r.exit_code == 2 and "contamination must be in" in r.output
+    w = tmp_path / "m.pt"
+    w.write_bytes(b"not a model")
+    r = runner.invoke(app, ["scan-data", "--dataset", "digits", "--model", str(w)])
+    assert r.exit_code == 2 and "safetensors" in r.output
+
+
+def test_attack_keeps_a_users_json_and_scan_data_reports_a_corrupt_sidecar(tmp_path):
+    out = tmp_path / "p.npz"
+    mine = tmp_path / "p.json"
+    mine.write_text('{"owner": "me"}')
+    r = runner.invoke(app, ["attack", "badnets", "--dataset", "digits", "--out", str(out), "-p", "poison_rate=0.05"])
+    assert r.exit_code == 0, r.output
+    assert mine.read_text() == '{"owner": "me"}' and (tmp_path / "p.poison.json").is_file()
+    (tmp_path / "p.poison.json").write_text('{"attack": "badnets", "params": {')
+    with np.load(out) as z:
+        np.save(tmp_path / "f.npy", z["X"].reshape(len(z["y"]), -1))
+    r = runner.invoke(app, ["scan-data", "--input", str(out), "--features", str(tmp_path / "f.npy"),
+                            "--detectors", "robust_outliers", "--out-dir", str(tmp_path / "scan")])
+    assert r.exit_code == 2 and "p.poison.json is not a valid sidecar" in " ".join(r.output.split())
+    assert "Traceback" not in r.output

@@ -1,4 +1,4 @@
-"""scan-model and monitor commands on the built-in digits."""
+"""scan-model and monitor commands (poisonlab.cli.model_cmds) on the built-in digits."""
 
 import json
 import pickle
@@ -69,7 +69,7 @@ def test_scan_model_wrong_architecture(weights, tmp_path):
     path, _, _ = weights
     r = runner.invoke(app, ["scan-model", str(path), "--dataset", "digits", "--architecture", "mlp",
                             "--out-dir", str(tmp_path)])
-    assert r.exit_code == 2 and "do not fit architecture mlp" in r.output
+    assert r.exit_code == 2 and "do not fit architecture 'mlp'" in " ".join(r.output.split())
 
 
 def test_monitor_fit_save_load_score(weights, tmp_path):
@@ -78,7 +78,7 @@ def test_monitor_fit_save_load_score(weights, tmp_path):
     r = runner.invoke(app, ["monitor", "fit", "--model", str(path), "--dataset", "digits", "--out", str(mon),
                             "--n-clean", "400", "--n-overlays", "20", "--false-positive-rate", "0.05"])
     assert r.exit_code == 0, r.output
-    assert sorted(p.name for p in mon.iterdir()) == ["model.safetensors", "monitor.json", "pool.npz"]
+    assert sorted(p.name for p in mon.iterdir()) == ["model.card.json", "model.safetensors", "strip.json", "strip.npz"]
     X = np.r_[s.train.X[:50], atk.apply_trigger(s.train.X[s.train.y != 3][:50])]
     batch = tmp_path / "batch.npz"
     np.savez(batch, X=X)
@@ -107,7 +107,7 @@ def test_monitor_with_early_stop_keeps_it_and_agrees(weights, tmp_path):
         r = runner.invoke(app, ["monitor", "score", "--monitor", str(mon), "--input", str(batch), "--out", str(out)])
         assert r.exit_code == 0, r.output
         flags[name] = np.loadtxt(out, delimiter=",", skiprows=1)[:, 2]
-    assert json.loads((tmp_path / "seq" / "monitor.json").read_text())["params"]["early_stop"] == 4.0
+    assert json.loads((tmp_path / "seq" / "strip.json").read_text())["params"]["early_stop"] == 4.0
     assert (flags["seq"] == flags["full"]).mean() >= 0.95
 
 
@@ -120,7 +120,7 @@ def test_monitor_normal_boundary_is_saved_and_used(weights, tmp_path):
                                 "--n-clean", "400", "--n-overlays", "20", "--false-positive-rate", "0.05",
                                 "--boundary", rule])
         assert r.exit_code == 0, r.output
-        meta = json.loads((mon / "monitor.json").read_text())
+        meta = json.loads((mon / "strip.json").read_text())
         assert meta["params"]["boundary"] == rule
         thresholds[rule] = meta["threshold"]
     assert thresholds["quantile"] != thresholds["normal"]

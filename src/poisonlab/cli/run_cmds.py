@@ -1,0 +1,172 @@
+"""``poisonlab run`` and ``poisonlab train``: parse, hand to the run layer, render, write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from ..exceptions import PoisonlabError
+from .main import DATA_DIR_HELP, _fail, app, console
+
+
+def _pct(v: Any) -> str:
+    return f"{v:.2%}" if isinstance(v, (int, float)) else "-"
+
+
+def render_record(record: dict[str, Any]) -> None:
+    """Print a run record's headline numbers: one table for a run, one row per cell for a grid."""
+    if record["kind"] == "run":
+        res = record["results"]
+        table = Table(title=f"{record['scenario']['name']}: test set")
+        for col in ("model", "clean accuracy", "attack success rate", "clean model's ASR"):
+            table.add_column(col, justify="right" if col != "model" else "left")
+        for label, m in res.get("train", {}).items():
+            table.add_row(label, _pct(m.get("clean_accuracy")), _pct(m.get("attack_success_rate")),
+                          _pct(m.get("clean_model_asr")))
+        if "retrain" in res:
+            m = res["retrain"]
+            table.add_row(f"retrained (-{m['n_removed']})", _pct(m.get("clean_accuracy")),
+                          _pct(m.get("attack_success_rate")), "")
+        console.print(table)
+        for name, ev in res.get("scan", {}).get("evaluation", {}).items():
+            console.print(f"  {name:<24} precision {ev['precision']:.2f}  recall {ev['recall']:.2f}  "
+                          f"AUROC {ev['auroc']:.3f}")
+        for name, ins in res.get("inspect", {}).items():
+            console.print(f"  {name}: {ins['verdict']} (flagged classes {ins['flagged']})")
+        for name, mon in res.get("monitor", {}).items():
+            far = f", FAR {mon['far']:.2%}" if "far" in mon else ""
+            console.print(f"  {name}: FRR {mon['frr']:.2%}{far}")
+        return
+    table = Table(title=f"{record['scenario']['name']}: {record['n_cells']} cells "
+                        f"({record['n_cached']} from the cache)")
+    for col in ("cell", "clean acc", "ASR", "clean model ASR", "recall", "precision"):
+        table.add_column(col, justify="left" if col == "cell" else "right")
+    for cell in record["results"]["cells"]:
+        r = cell["results"]
+        model = r.get("train", {}).get("poisoned") or r.get("train", {}).get("model") or {}
+        ev = r.get("scan", {}).get("evaluation", {})
+        q = ev.get("combined (quarantine)", {})
+        table.add_row(cell["name"], _pct(model.get("clean_accuracy")), _pct(model.get("attack_success_rate")),
+                      _pct(model.get("clean_model_asr")), _pct(q.get("recall")), _pct(q.get("precision")))
+    console.print(table)
+
+
+@app.command("run")
+def run(
+    scenario: Path = typer.Argument(..., help="Scenario file (.yaml, .yml or .json); see examples/."),
+    backend: str = typer.Option("local", help="local (this process), pool (local processes) or ray."),
+    workers: Optional[int] = typer.Option(None, min=1, help="Workers for pool and ray (default: CPUs)."),
+    out_dir: Optional[Path] = typer.Option(None, help="Where record.json and the cache go "
+                                           "(default: poisonlab-out/runs/<scenario name>)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every cell (the cache is "
+                                  "kept in OUT_DIR/cache and makes an interrupted grid resume)."),
+    data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
+) -> None:
+    """Run a scenario (one run or a grid) and write its run record."""
+    from ..reports import atomic_write_json
+    from ..runs import BACKENDS, Runner, load_scenario
+    from .progress import event_progress
+
+    if backend not in BACKENDS:
+        _fail(ValueError(f"--backend must be one of {', '.join(BACKENDS)}; got {backend!r}"))
+    try:
+        sc = load_scenario(scenario)
+        out = out_dir or Path("poisonlab-out/runs") / sc.name
+        if out.exists() and not out.is_dir():
+            raise PoisonlabError(f"--out-dir {out} is a file; give a folder")
+        cache = None if no_cache else out / "cache"
+        steps = ", ".join(sc.steps_to_run())
+        console.print(f"[bold]{sc.name}[/]: {steps} on {sc.dataset.name or sc.dataset.path} "
+                      f"({backend} backend)")
+        with event_progress(console) as emit:
+            record = Runner(backend=backend, workers=workers, cache_dir=cache, data_dir=data_dir,
+                            subscribers=[emit]).run(sc)
+    except PoisonlabError as exc:
+        _fail(exc)
+    path = atomic_write_json(out / "record.json", record)
+    render_record(record)
+    console.print(f"record: [bold]{path}[/] (fingerprint {record['fingerprint'][:16]}, "
+                  f"{record['timings']['total']:.1f} s)")
+
+
+@app.command("train")
+def train(
+    out: Path = typer.Option(..., "--out", "-o", help="Weights to write (.safetensors); the model "
+                             "card goes beside it."),
+    dataset: Optional[str] = typer.Option(None, help="Built-in dataset (trains on its training split)."),
+    input: Optional[Path] = typer.Option(None, "--input", "-i", help="A .npz to train on (e.g. "
+                                         "written by 'poisonlab attack'; its sidecar gives the test "
+                                         "split and the trigger for ASR)."),
+    architecture: Optional[str] = typer.Option(None, help="Architecture (default: the modality's "
+                                               "reference model; see 'poisonlab list architecture')."),
+    epochs: int = typer.Option(10, min=1, help="Training epochs."),
+    lr: float = typer.Option(1e-3, min=0.0, help="Learning rate (Adam)."),
+    batch_size: int = typer.Option(128, min=1, help="Batch size."),
+    seed: int = typer.Option(0, min=0, help="Seed of the initialisation and the shuffling."),
+    force: bool = typer.Option(False, help="Replace --out if it exists (never an input)."),
+    data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
+) -> None:
+    """Train a reference model; write its weights (safetensors) and model card."""
+    from .. import registry
+    from ..models.architectures import ModelSpec
+    from ..models.io import card_path, save_model
+    from ..models.training import TrainConfig
+    from ..reports import atomic_write_json
+    from ..runs.record import make_record
+    from ..runs.sidecar import attack_from_sidecar, read_poisoned
+    from ..runs.train import train_reference
+    from .progress import event_progress
+
+    if (dataset is None) == (input is None):
+        _fail(ValueError("give exactly one of --dataset or --input"))
+    if out.suffix != ".safetensors":
+        _fail(ValueError(f"--out must end in .safetensors; got {out.name}"))
+    card = card_path(out)
+    for target in (out, card):
+        if target.is_dir():
+            _fail(ValueError(f"{target} is a folder; give a file name"))
+        if input is not None and target.resolve() == input.resolve():
+            _fail(ValueError(f"{target} is the input: poisonlab never overwrites your data"))
+        if target.exists() and not force:
+            _fail(ValueError(f"{target} exists; pass --force to replace it"))
+    try:
+        if architecture is not None:
+            registry.get("architecture", architecture)
+        config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed).validate()
+        attack, mask, test = None, None, None
+        if input is not None:
+            pd = read_poisoned(input)
+            ds, mask = pd.dataset, pd.poison_mask
+            if pd.sidecar is not None:
+                attack, test = attack_from_sidecar(pd.sidecar, data_dir=data_dir, where=pd.sidecar_path)
+            source = str(input)
+        else:
+            from ..runs.steps import load_splits
+
+            splits = load_splits({"name": dataset}, data_dir=data_dir)
+            ds, test, source = splits.train, splits.test, dataset
+        if ds.modality == "text":
+            raise PoisonlabError("train writes weights only; a text model also needs its vocabulary, "
+                                 "which model files do not hold yet: use the Python API")
+        if test is not None and test.X.shape[1:] != ds.X.shape[1:]:
+            test = None  # e.g. a waveform file against a feature test split: no metric rather than a wrong one
+        with event_progress(console) as emit:
+            result = train_reference(ds, test, architecture=architecture, config=config, attack=attack,
+                                     poison_mask=mask, emit=emit)
+        spec = ModelSpec(tuple(ds.X.shape[1:]), ds.n_classes)
+        save_model(result.classifier.module_, out, architecture=result.architecture, spec=spec,
+                   config=config.to_dict(), data_sha256=result.data_sha256, n_samples=result.n_samples,
+                   metrics=result.metrics, extra={"classes": list(ds.classes), "modality": ds.modality,
+                                                  "source": source})
+    except PoisonlabError as exc:
+        _fail(exc)
+    metrics = result.metrics
+    line = f"clean accuracy {metrics['clean_accuracy']:.2%}" if "clean_accuracy" in metrics else \
+        "no test split to measure on"
+    if "attack_success_rate" in metrics:
+        line += f", attack success rate {metrics['attack_success_rate']:.2%}"
+    console.print(f"Trained {result.architecture} on {result.n_samples} samples ({line}); wrote "
+                  f"[bold]{out}[/] and {card.name}.")

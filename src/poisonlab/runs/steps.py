@@ -1,0 +1,465 @@
+"""The steps of one run (one grid cell): load, poison, train, scan, retrain, inspect, monitor.
+
+:func:`run_cell` executes a concrete single-seed :class:`~poisonlab.runs.scenario.Scenario` and
+returns its results as JSON-friendly data: metrics, and sha256 fingerprints of everything a
+reproducibility check compares (poison mask, scores, model weights). It is a plain top-level
+function of plain data, so every backend (in-process, a process pool, Ray) runs the same code.
+
+Seeding: the cell's seed seeds everything the scenario leaves unseeded -- the attacks'
+``random_state``, the training ``seed``, the detectors' ``random_state`` -- so one number
+reproduces the cell. Thread counts are fixed for the duration of the cell (torch and BLAS), since
+floating-point reductions depend on them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..data.dataset import Dataset, Splits
+from ..exceptions import InvalidParameterError, PoisonlabError
+from .cache import Cache
+from .events import Event, StepFinished, StepStarted, training_callback
+from .record import jsonable, sha256_array
+from .scenario import Scenario
+
+Emit = Callable[[Event], None]
+
+
+# --- data ------------------------------------------------------------------------------------
+
+def load_splits(spec: dict[str, Any], *, data_dir: str | Path | None = None) -> Splits:
+    """The train/test splits a scenario's ``dataset`` names (a built-in one or a user's file),
+    the training split cut to its first ``train_size`` samples when given."""
+    splits = _load_splits(spec, data_dir)
+    n = spec.get("train_size")
+    if n is not None:
+        if n > len(splits.train):
+            raise InvalidParameterError(f"dataset.train_size={n} but the training split has only "
+                                        f"{len(splits.train)} samples")
+        splits = dataclasses.replace(splits, train=splits.train.subset(np.arange(n)))
+    return splits
+
+
+def _load_splits(spec: dict[str, Any], data_dir: str | Path | None) -> Splits:
+    from .. import data as D
+
+    params = dict(spec.get("params") or {})
+    if spec.get("name"):
+        root = spec.get("data_dir") or data_dir
+        entry_modality = D.DATASETS[spec["name"]][2]
+        if entry_modality == "audio":
+            params.setdefault("features", "waveform")  # audio triggers mix into waveforms
+        return D.load_dataset(spec["name"], root, **params)
+    path = Path(spec["path"])
+    if path.is_dir():
+        has_text = any(p.suffix == ".txt" for p in path.rglob("*.txt"))
+        full = D.read_text_folder(path) if has_text else D.read_image_folder(path, **params)
+    elif path.suffix.lower() == ".csv":
+        return D.read_csv(path, test_fraction=spec.get("test_fraction", 0.25),
+                          split_seed=spec.get("split_seed", 0), **params)
+    else:
+        kw = {"modality": spec["modality"]} if spec.get("modality") else {}
+        full = D.read_npz(path, **kw, **params)
+    return split_dataset(full, spec.get("test_fraction", 0.25), spec.get("split_seed", 0))
+
+
+def split_dataset(ds: Dataset, test_fraction: float, seed: int) -> Splits:
+    """A stratified train/test split of a user's single file."""
+    from ..data.dataset import stratified_split
+
+    tr, te = stratified_split(ds.y, test_fraction, seed)
+    return Splits(train=ds.subset(tr), test=ds.subset(te))
+
+
+def dataset_fingerprint(ds: Dataset) -> dict[str, Any]:
+    return {"n": len(ds), "X_sha256": sha256_array(ds.X), "y_sha256": sha256_array(ds.y)}
+
+
+# --- models ----------------------------------------------------------------------------------
+
+def default_architecture(model: dict[str, Any], modality: str, X: Any) -> str | None:
+    """The architecture a scenario's model resolves to (None for a user callable)."""
+    if model.get("callable"):
+        return None
+    if model.get("architecture"):
+        return model["architecture"]
+    from ..models.architectures import DEFAULT_ARCHITECTURE
+
+    if modality == "audio" and np.ndim(X) == 2:
+        return "audio-wave-cnn"  # raw waveforms: the model computes its own log-mel
+    return DEFAULT_ARCHITECTURE[modality]
+
+
+def make_classifier(model: dict[str, Any], modality: str, X: Any, seed: int):
+    """An unfitted classifier for the scenario's model: a reference architecture or the user's
+    callable (an ``nn.Module`` factory taking a ModelSpec, or a scikit-learn estimator)."""
+    from ..models.adapters import SklearnClassifier, TorchClassifier
+    from ..models.architectures import build_model
+    from ..models.training import TrainConfig
+
+    train = {"seed": seed, **(model.get("train") or {})}
+    config = TrainConfig(**train)
+    vocabulary = None
+    if modality == "text":
+        from ..models.text import Vocabulary
+
+        vocabulary = Vocabulary()
+    if model.get("callable"):
+        from .scenario import resolve_callable
+
+        fn = resolve_callable(model["callable"])
+        params = model.get("params") or {}
+        probe = _call_user_factory(fn, None, params)
+        if probe is not None and hasattr(probe, "fit") and not _is_module(probe):
+            return SklearnClassifier(probe)
+        return TorchClassifier(lambda spec: _call_user_factory(fn, spec, params), config=config,
+                               vocabulary=vocabulary)
+    name = default_architecture(model, modality, X)
+    params = model.get("params") or {}
+    return TorchClassifier(lambda spec: build_model(name, spec, **params), config=config,
+                           vocabulary=vocabulary)
+
+
+def _is_module(obj: Any) -> bool:
+    from torch import nn
+
+    return isinstance(obj, nn.Module)
+
+
+def _call_user_factory(fn, spec, params):
+    """Call a user's model callable: with the ModelSpec when it takes one, else with none.
+    ``spec=None`` probes what it returns without building a torch model that needs a spec."""
+    import inspect
+
+    try:
+        n_args = len([p for p in inspect.signature(fn).parameters.values()
+                      if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY,
+                                                                              p.POSITIONAL_OR_KEYWORD)])
+    except (TypeError, ValueError):
+        n_args = 0
+    if n_args == 0:
+        return fn(**params)
+    return None if spec is None else fn(spec, **params)
+
+
+# --- one cell --------------------------------------------------------------------------------
+
+@dataclass
+class CellContext:
+    """What one cell keeps between its steps (never shared between cells)."""
+
+    scenario: Scenario
+    seed: int
+    splits: Splits
+    cache: Cache
+    emit: Emit
+    train_X: Any = None
+    train_y: Any = None
+    poison_mask: np.ndarray | None = None
+    attacks: list[Any] = field(default_factory=list)
+    models: dict[str, Any] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    quarantine: np.ndarray | None = None
+
+
+def _seeded(params: dict[str, Any], cls: type, seed: int) -> dict[str, Any]:
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+    names = cls._param_names() if hasattr(cls, "_param_names") else []
+    if "random_state" in names and "random_state" not in params:
+        params["random_state"] = seed
+    return params
+
+
+@contextlib.contextmanager
+def fixed_threads(n: int):
+    """torch and BLAS thread counts fixed to ``n`` inside, restored after."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def run_cell(cell: Scenario | dict[str, Any], *, cache_dir: str | Path | None = None,
+             data_dir: str | Path | None = None, emit: Emit | None = None) -> dict[str, Any]:
+    """Run one concrete single-seed scenario; return ``{"results": ..., "timings": ...}``."""
+    scenario = cell if isinstance(cell, Scenario) else Scenario.model_validate(cell)
+    with fixed_threads(scenario.threads):
+        ctx = execute_cell(scenario, cache_dir=cache_dir, data_dir=data_dir, emit=emit)
+    return {"name": scenario.name, "seed": ctx.seed, "results": jsonable(ctx.results),
+            "timings": ctx.timings}
+
+
+def execute_cell(cell: Scenario, *, cache_dir: str | Path | None = None,
+                 data_dir: str | Path | None = None, emit: Emit | None = None,
+                 steps: tuple[str, ...] | None = None) -> CellContext:
+    """Run ``steps`` (default: the scenario's) of one cell and return its context: the splits,
+    the fitted attacks, the poison mask and the trained classifiers (``ctx.models["poisoned"]``,
+    ``["clean"]``, ...) besides the results. Reproductions that inspect a model (R11-R14 use
+    R1's) call this with ``steps=("poison", "train")`` and the same ``cache_dir``: the models
+    then come from the cache instead of being trained again. The caller fixes the thread count
+    (:func:`fixed_threads`); :func:`run_cell` does."""
+    if len(cell.seeds) != 1 or cell.sweep is not None:
+        raise InvalidParameterError("a cell has a single seed and no sweep (see expand)")
+    emit = emit or (lambda e: None)
+    t0 = time.perf_counter()
+    splits = load_splits(cell.dataset.model_dump(), data_dir=data_dir)
+    ctx = CellContext(scenario=cell, seed=cell.seeds[0], splits=splits, cache=Cache(cache_dir), emit=emit,
+                      train_X=splits.train.X, train_y=splits.train.y)
+    ctx.timings["load"] = time.perf_counter() - t0
+    ctx.results["data"] = {"train": dataset_fingerprint(splits.train),
+                           "test": dataset_fingerprint(splits.test),
+                           "modality": splits.train.modality, "n_classes": splits.train.n_classes}
+    for step in steps or cell.steps_to_run():
+        emit(StepStarted(label=cell.name, step=step))
+        s0 = time.perf_counter()
+        STEP_FUNCTIONS[step](ctx)
+        ctx.timings[step] = time.perf_counter() - s0
+        emit(StepFinished(label=cell.name, step=step, seconds=ctx.timings[step],
+                          summary=_headline(ctx.results.get(step))))
+    return ctx
+
+
+def _headline(result: Any) -> dict[str, Any]:
+    if not isinstance(result, dict):
+        return {}
+    return {k: v for k, v in result.items() if isinstance(v, (int, float, str, bool))}
+
+
+# --- steps -----------------------------------------------------------------------------------
+
+def step_poison(ctx: CellContext) -> None:
+    from .. import registry
+
+    X, y = ctx.train_X, ctx.train_y
+    mask = np.zeros(len(y), dtype=bool)
+    out = []
+    for comp in ctx.scenario.attacks:
+        cls = registry.get("attack", comp.name)
+        params = _seeded(comp.params, cls, ctx.seed)
+        if "encoder" in cls._param_names() and "encoder" not in params and getattr(ctx.splits, "encoder", None):
+            params["encoder"] = ctx.splits.encoder
+        atk = cls(**params)
+        needs = _attack_needs(ctx, atk)
+        res = atk.poison(X, y, **needs)
+        X, y = res.X, res.y
+        mask = np.concatenate([mask, np.ones(len(y) - len(mask), dtype=bool)]) | res.poison_mask
+        ctx.attacks.append(atk)
+        out.append({"attack": comp.name, "n_poison": res.n_poison, "target": res.target,
+                    "poison_mask_sha256": sha256_array(res.poison_mask),
+                    "info": {k: v for k, v in res.info.items() if k != "attack"}})
+    ctx.train_X, ctx.train_y, ctx.poison_mask = X, y, mask
+    ctx.results["poison"] = {"attacks": out, "n_poison": int(mask.sum()), "n_train": int(len(y)),
+                             "poison_mask_sha256": sha256_array(mask),
+                             "poisoned_data_sha256": sha256_array(X)}
+
+
+def _attack_needs(ctx: CellContext, atk: Any) -> dict[str, Any]:
+    needs: dict[str, Any] = {}
+    for need in atk.needs:
+        if need == "model":
+            needs["model"] = trained_model(ctx, "clean", ctx.splits.train.X, ctx.splits.train.y).module_
+        elif need in ("X_val", "y_val"):
+            needs["X_val"], needs["y_val"] = ctx.splits.test.X, ctx.splits.test.y
+        else:
+            raise InvalidParameterError(
+                f"attack {type(atk).__name__} needs {need!r}, which scenarios cannot supply yet; "
+                f"use the Python API (poison(X, y, {need}=...))")
+    return needs
+
+
+def trained_model(ctx: CellContext, label: str, X: Any, y: Any):
+    """The cell's model trained on ``(X, y)``, kept as ``ctx.models[label]``: from this cell, from
+    the model cache (keyed by the dataset, model, seed, threads and the training data's hash), or
+    trained now (and cached)."""
+    if label in ctx.models:
+        return ctx.models[label]
+    scenario = ctx.scenario
+    clf = make_classifier(scenario.model.model_dump(), ctx.splits.train.modality, X, ctx.seed)
+    key_config = {"dataset": scenario.dataset.model_dump(), "model": scenario.model.model_dump(),
+                  "seed": ctx.seed, "data_sha256": sha256_array(X), "labels_sha256": sha256_array(y),
+                  "threads": scenario.threads}
+    key = Cache.key(key_config)
+    from ..models.adapters import TorchClassifier
+
+    cached = ctx.cache.get_model(key) if isinstance(clf, TorchClassifier) else None
+    if cached is not None:
+        state, info = cached
+        clf = _restore(clf, X, y, state)
+        clf.training_info_ = info
+    else:
+        t0 = time.perf_counter()
+        clf.fit(X, y, callback=training_callback(ctx.emit, f"{scenario.name}: {label} model"))
+        info = {"epochs_run": len(clf.history_.train_loss) if hasattr(clf, "history_") else None,
+                "train_seconds": time.perf_counter() - t0}
+        clf.training_info_ = info
+        if isinstance(clf, TorchClassifier):
+            ctx.cache.put_model(key, clf.module_.state_dict(), info)
+    ctx.models[label] = clf
+    return clf
+
+
+def _restore(clf, X, y, state):
+    """Rebuild a TorchClassifier from cached weights (the vocabulary is refitted: deterministic)."""
+    from ..models.adapters import TorchClassifier
+    from ..models.architectures import ModelSpec
+
+    vocab = None
+    if clf.vocabulary is not None:
+        vocab = clf.vocabulary.fit(X)
+    Xp = vocab.transform(X) if vocab is not None else np.asarray(X)
+    spec = ModelSpec(tuple(Xp.shape[1:]), int(np.max(y)) + 1, vocab.vocab_size if vocab is not None else None)
+    module = clf.module(spec)
+    module.load_state_dict(state)
+    return TorchClassifier.fromtrained_model(module, n_classes=spec.n_classes, vocabulary=vocab)
+
+
+def weights_fingerprint(clf) -> str | None:
+    module = getattr(clf, "module_", None)
+    if module is None:
+        return None
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in sorted(module.state_dict().items()):
+        arr = v.detach().cpu().contiguous().numpy()
+        h.update(f"{k}|{arr.dtype.str}|{arr.shape}|".encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def _evaluate(ctx: CellContext, clf) -> dict[str, Any]:
+    from ..evaluation.metrics import attack_success_rate, clean_accuracy, per_class_accuracy
+
+    test = ctx.splits.test
+    pred = clf.predict(test.X)
+    out: dict[str, Any] = {"clean_accuracy": clean_accuracy(test.y, pred)}
+    if "per_class_accuracy" in ctx.scenario.metrics:
+        out["per_class_accuracy"] = per_class_accuracy(test.y, pred, test.n_classes).tolist()
+    for i, atk in enumerate(ctx.attacks):
+        if not hasattr(atk, "apply_trigger"):
+            continue
+        wanted = atk.target_labels(test.y)
+        keep = np.flatnonzero(test.y != wanted)
+        pred_trig = clf.predict(atk.apply_trigger(test.X[keep]))
+        key = "attack_success_rate" if len(ctx.attacks) == 1 else f"attack_success_rate[{i}]"
+        out[key] = attack_success_rate(test.y[keep], pred_trig, wanted[keep])
+    out["weights_sha256"] = weights_fingerprint(clf)
+    out.update({k: v for k, v in getattr(clf, "training_info_", {}).items() if k == "epochs_run"})
+    return out
+
+
+def step_train(ctx: CellContext) -> None:
+    results: dict[str, Any] = {}
+    label = "poisoned" if ctx.attacks else "model"
+    clf = trained_model(ctx, label, ctx.train_X, ctx.train_y)
+    results[label] = _evaluate(ctx, clf)
+    if ctx.attacks and ctx.scenario.clean_baseline:
+        clean = trained_model(ctx, "clean", ctx.splits.train.X, ctx.splits.train.y)
+        results["clean"] = _evaluate(ctx, clean)
+        # every ASR beside the clean model's ASR on the same triggered inputs
+        for k in list(results["clean"]):
+            if k.startswith("attack_success_rate"):
+                results[label]["clean_model_" + k.replace("attack_success_rate", "asr")] = results["clean"][k]
+    ctx.results["train"] = results
+
+
+def _scan_dataset(ctx: CellContext) -> Dataset:
+    tr = ctx.splits.train
+    n_extra = len(ctx.train_y) - len(tr)
+    ids = np.asarray(tr.ids).astype(str)
+    if n_extra > 0:
+        ids = np.concatenate([ids, [f"injected-{k}" for k in range(n_extra)]])
+    return Dataset(X=ctx.train_X, y=ctx.train_y, classes=tr.classes, modality=tr.modality, ids=ids,
+                   name=tr.name)
+
+
+def step_scan(ctx: CellContext) -> None:
+    from .scan import scan
+
+    ds = _scan_dataset(ctx)
+    model = trained_model(ctx, "poisoned" if ctx.attacks else "model", ctx.train_X, ctx.train_y)
+    detectors = [(c.name, c.params) for c in ctx.scenario.defenses.data]
+    result = scan(ds, model=model, detectors=detectors, contamination=ctx.scenario.contamination,
+                  poison_mask=ctx.poison_mask, emit=ctx.emit, random_state=ctx.seed)
+    ctx.quarantine = result.quarantine
+    out: dict[str, Any] = {
+        "detectors": [name for name, _ in detectors],
+        "n_quarantined": int(result.quarantine.sum()),
+        "quarantine_sha256": sha256_array(result.quarantine),
+        "scores_sha256": {name: sha256_array(np.round(s, 12)) for name, s in result.scores.items()},
+        "n_flagged": {name: int(f.sum()) for name, f in result.flags.items()},
+        "representation": result.representation,
+    }
+    if result.evaluation and "detection" in ctx.scenario.metrics:
+        out["evaluation"] = {name: {k: v for k, v in m.items() if k != "per_class"}
+                             for name, m in result.evaluation.items()}
+    ctx.results["scan"] = out
+
+
+def step_retrain(ctx: CellContext) -> None:
+    keep = ~ctx.quarantine
+    clf = trained_model(ctx, "retrained", ctx.train_X[keep], ctx.train_y[keep])
+    ctx.results["retrain"] = {"n_removed": int((~keep).sum()), **_evaluate(ctx, clf)}
+
+
+def step_inspect(ctx: CellContext) -> None:
+    from .. import registry
+
+    model = trained_model(ctx, "poisoned" if ctx.attacks else "model", ctx.train_X, ctx.train_y)
+    test = ctx.splits.test
+    out = {}
+    for comp in ctx.scenario.defenses.model:
+        cls = registry.get("detector", comp.name)
+        det = cls(**_seeded(comp.params, cls, ctx.seed))
+        det.fit(test.X, model=model)
+        target = ctx.attacks[0].target if ctx.attacks and hasattr(ctx.attacks[0], "target") else None
+        flagged = np.flatnonzero(det.flags_).tolist()
+        out[comp.name] = {"scores": det.scores_.tolist(), "flagged": flagged,
+                          "verdict": "backdoor suspected" if flagged else "no backdoor found",
+                          "target_flagged": (target in flagged) if target is not None else None}
+    ctx.results["inspect"] = out
+
+
+def step_monitor(ctx: CellContext) -> None:
+    from .. import registry
+
+    model = trained_model(ctx, "poisoned" if ctx.attacks else "model", ctx.train_X, ctx.train_y)
+    test = ctx.splits.test
+    rng = np.random.default_rng(ctx.seed)
+    order = rng.permutation(len(test))
+    half = len(order) // 2
+    fit_idx, live_idx = np.sort(order[:half]), np.sort(order[half:])
+    out = {}
+    for comp in ctx.scenario.defenses.inference:
+        cls = registry.get("detector", comp.name)
+        det = cls(**_seeded(comp.params, cls, ctx.seed)).fit(test.X[fit_idx], model=model)
+        clean_flags = det.flag(test.X[live_idx])
+        res = {"threshold": det.threshold_, "frr": float(clean_flags.mean())}
+        backdoors = [a for a in ctx.attacks if hasattr(a, "apply_trigger")]
+        if backdoors:
+            atk = backdoors[0]
+            keep = live_idx[test.y[live_idx] != atk.target_labels(test.y[live_idx])]
+            trig_flags = det.flag(atk.apply_trigger(test.X[keep]))
+            res["far"] = float(1.0 - trig_flags.mean())
+        out[comp.name] = res
+    ctx.results["monitor"] = out
+
+
+STEP_FUNCTIONS: dict[str, Callable[[CellContext], None]] = {
+    "poison": step_poison, "train": step_train, "scan": step_scan, "retrain": step_retrain,
+    "inspect": step_inspect, "monitor": step_monitor,
+}
