@@ -188,15 +188,15 @@ def gradient_matching() -> dict:
     from poisonlab.attacks.data import GradientMatching
     from poisonlab.data import load_cifar10
     from poisonlab.evaluation.experiment import model_factory
-    from poisonlab.evaluation.reproduce_attacks import _r8_config
     from poisonlab.models import TorchClassifier
+    from poisonlab.reproductions.r08_gradient_matching import r8_config
 
     sp = load_cifar10(data_dir())
     X, y, te = sp.train.X[:10_000], sp.train.y[:10_000], sp.test
     factory = model_factory("cnn", "image")
     # R8's models (20 epochs, SGD); one surrogate, as ART's attack takes one model, and random
     # selection on both sides (ART draws its poisons at random from the class)
-    cfg = _r8_config
+    cfg = r8_config
     sur = TorchClassifier(factory, config=cfg(1000)).fit(X, y)
     rng = np.random.default_rng(0)
     right = np.flatnonzero(sur.predict(te.X) == te.y)

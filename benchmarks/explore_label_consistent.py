@@ -65,13 +65,13 @@ def main() -> None:
     from poisonlab.attacks.data import LabelConsistent
     from poisonlab.evaluation.experiment import model_factory
     from poisonlab.evaluation.metrics import backdoor_metrics
-    from poisonlab.evaluation.reproduce import _mnist
-    from poisonlab.evaluation.reproduce_attacks import _config, _surrogate, _victim_run
     from poisonlab.models import TorchClassifier
+    from poisonlab.reproductions.common import mnist_splits, train_config, victim_run
+    from poisonlab.reproductions.r06_label_consistent import adversarial_surrogate
 
-    train, val, test = _mnist(data_dir())
+    train, val, test = mnist_splits(data_dir())
     t0 = time.perf_counter()
-    sur = _surrogate(val, 0)
+    sur = adversarial_surrogate(val, 0)
     out: dict = {"surrogate_clean_accuracy": float(np.mean(sur.predict(test.X) == test.y)),
                  "surrogate_seconds": time.perf_counter() - t0, "variants": {}}
     trigger = dict(pattern="checkerboard", location="four-corners")
@@ -97,13 +97,13 @@ def main() -> None:
             stamp = LabelConsistent(target=7, **trigger)
             X, y = train.X.copy(), train.y.copy()
             X[idx], y[idx] = stamp.apply_trigger(X[idx]), 7
-            victim = TorchClassifier(model_factory("strip-mnist-cnn", "image"), config=_config(0, 10)).fit(X, y)
+            victim = TorchClassifier(model_factory("strip-mnist-cnn", "image"), config=train_config(0, 10)).fit(X, y)
             m = backdoor_metrics(victim, stamp, test.X, test.y, test.n_classes)
             row = {k: m[k] for k in ("attack_success_rate", "clean_accuracy")}
             P = X[idx]
         else:
             atk = Explored(target=7, n_poison=500, steps=100, random_state=0, **trigger, **VARIANTS[name])
-            run = _victim_run(train, test, atk, 0, 10, None, model=sur)
+            run = victim_run(train, test, atk, 0, 10, None, model=sur)
             res, victim = run["poison_result"], run["models"]["poisoned"]
             P = res.X[res.indices]
             row = {"attack_success_rate": run["poisoned"]["attack_success_rate"],

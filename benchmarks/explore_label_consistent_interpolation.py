@@ -119,16 +119,15 @@ def main() -> None:
     torch.set_num_threads(1)
     from poisonlab.attacks.data import LabelConsistent
     from poisonlab.evaluation.experiment import model_factory
-    from poisonlab.evaluation.reproduce import _mnist
-    from poisonlab.evaluation.reproduce_attacks import _config, _victim_run
     from poisonlab.models import TorchClassifier
+    from poisonlab.reproductions.common import mnist_splits, train_config, victim_run
 
-    train, _, test = _mnist(data_dir())
+    train, _, test = mnist_splits(data_dir())
     t0 = time.perf_counter()
     vae = train_vae(train.X, seed=0)
     out: dict = {"vae_seconds": time.perf_counter() - t0, "variants": {}}
     t0 = time.perf_counter()
-    ref = TorchClassifier(model_factory("strip-mnist-cnn", "image"), config=_config(1, 3)).fit(train.X, train.y)
+    ref = TorchClassifier(model_factory("strip-mnist-cnn", "image"), config=train_config(1, 3)).fit(train.X, train.y)
     out["reference_clean_accuracy"] = float(np.mean(ref.predict(test.X) == test.y))
     out["reference_seconds"] = time.perf_counter() - t0
     others = np.flatnonzero(train.y != 7)
@@ -152,7 +151,7 @@ def main() -> None:
         t0 = time.perf_counter()
         atk = Interpolated(target=7, n_poison=500, random_state=0, pattern="checkerboard",
                            location="four-corners", **VARIANTS[name])
-        run = _victim_run(train, test, atk, 0, 10, None)
+        run = victim_run(train, test, atk, 0, 10, None)
         res, victim = run["poison_result"], run["models"]["poisoned"]
         P = _remove_corners(res.X[res.indices])
         row = {"attack_success_rate": run["poisoned"]["attack_success_rate"],

@@ -1,17 +1,28 @@
-"""The contract suite: every registered attack, detector and aggregator follows the rules."""
+"""The contract suite: every registered attack, detector and aggregator follows the rules, and
+every declared parameter of every one of them refuses an invalid value with a named error."""
 
+import numpy as np
 import pytest
 
 from poisonlab import registry
 
-from .contract import check_aggregator, check_attack, check_detector, detector_case
-
+from .contract import (
+    attack_data,
+    attack_needs,
+    check_aggregator,
+    check_attack,
+    check_declarations,
+    check_detector,
+    detector_case,
+)
 
 # Optimising attacks run the contract with small budgets: the contract checks behaviour, not
 # attack strength (their own tests and the reproductions do that).
 FAST_PARAMS = {"adversarial_label_flip": {"n_poison": 2, "max_candidates": 10},
                "feature_collision": {"steps": 50}, "gradient_matching": {"steps": 20},
                "label_consistent": {"steps": 10}}
+
+CLASS_KINDS = ("attack", "detector", "aggregator")
 
 
 @pytest.mark.parametrize("name", sorted(registry.available("attack")))
@@ -28,6 +39,34 @@ def test_detector_contract(name):
 @pytest.mark.parametrize("name", sorted(registry.available("aggregator")))
 def test_aggregator_contract(name):
     check_aggregator(registry.get("aggregator", name))
+
+
+@pytest.mark.parametrize("kind, name", [(k, n) for k in CLASS_KINDS for n in sorted(registry.available(k))])
+def test_every_parameter_is_declared(kind, name):
+    check_declarations(registry.get(kind, name))
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in registry.available("attack").items()
+                                        if "random_state" in c._param_names()))
+def test_attacks_take_a_generator_as_random_state(name):
+    cls = registry.get("attack", name)
+    X, y = attack_data(cls)
+    needs = attack_needs(cls, X, y)
+    params = FAST_PARAMS.get(name, {})
+    a = cls(**params, random_state=np.random.default_rng(5)).poison(X, y, **needs)
+    b = cls(**params, random_state=np.random.default_rng(5)).poison(X, y, **needs)
+    assert np.array_equal(a.poison_mask, b.poison_mask) and np.array_equal(a.X, b.X)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in registry.available("detector").items()
+                                        if "random_state" in c._param_names()))
+def test_detectors_take_a_generator_or_none_as_random_state(name):
+    params, args, kwargs = detector_case(name)
+    cls = registry.get("detector", name)
+    a = cls(**params, random_state=np.random.default_rng(5)).fit(*args, **kwargs)
+    b = cls(**params, random_state=np.random.default_rng(5)).fit(*args, **kwargs)
+    assert np.array_equal(a.scores_, b.scores_)
+    assert np.isfinite(cls(**params, random_state=None).fit(*args, **kwargs).scores_).all()
 
 
 def test_registry_is_not_empty():

@@ -45,12 +45,6 @@ from .exceptions import AssumptionError, DataError, InvalidParameterError
 
 # --- parameters ------------------------------------------------------------------------------
 
-#: Pipeline stages a registered object can work at.
-STAGES = ("data", "training", "model", "inference", "federated")
-#: What a detector or defense scores or acts on.
-UNITS = ("sample", "input", "class", "model", "client")
-
-
 class Params:
     """``get_params`` / ``set_params`` / ``clone`` from the keyword-only ``__init__`` signature,
     and the check of the declared parameter constraints.

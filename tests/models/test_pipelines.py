@@ -55,6 +55,6 @@ def test_bad_arguments(kwargs, msg):
 
 
 def test_reproduce_text_uses_the_models_pipeline():
-    from poisonlab.evaluation import reproduce_text
+    from poisonlab.reproductions import r10_text_backdoors
 
-    assert reproduce_text.text_pipeline is text_pipeline
+    assert r10_text_backdoors.text_pipeline is text_pipeline

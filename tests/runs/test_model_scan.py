@@ -88,6 +88,12 @@ def test_a_pickle_with_code_is_refused_with_its_report(tmp_path, digits):
     assert not info.value.report.safe and info.value.report.dangerous
     with pytest.raises(UnsafeModelError):
         scan_model(evil, digits.test)
+    with pytest.raises(UnsafeModelError, match="refused"):  # refused before anything else is asked
+        load_checked_model(evil)
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not safetensors")
+    with pytest.raises(UnsafeModelError, match="not a valid safetensors file"):
+        load_checked_model(bad)
     import os
 
     assert not os.path.exists("/tmp/poisonlab_model_scan_pwned")

@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from .main import _fail, app, console
+from .app import _fail, app, console
 
 #: Kinds whose entries are classes with declared hyperparameters worth listing.
 _WITH_PARAMS = ("attack", "detector", "trainer", "aggregator")

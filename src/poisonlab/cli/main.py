@@ -91,8 +91,8 @@ def attack(
     surrogate: Optional[Path] = typer.Option(None, help="Surrogate model weights (.safetensors) for "
                                              "attacks that need a model (label_consistent, "
                                              "feature_collision, gradient_matching)."),
-    architecture: Optional[str] = typer.Option(None, help="Architecture of --surrogate (default: the "
-                                               "modality's reference model)."),
+    architecture: Optional[str] = typer.Option(None, help="Architecture of --surrogate (default: its "
+                                               "model card's, else the modality's reference model)."),
     target_index: Optional[int] = typer.Option(None, help="Target input for targeted attacks: this "
                                                "index of the dataset's test split (of --input with "
                                                "--input)."),
@@ -130,41 +130,45 @@ def reproduce(
     seeds: int = typer.Option(3, min=1, help="Number of seeds (0 .. N-1)."),
     out_dir: Path = typer.Option(Path("poisonlab-out/reproduce"), help="Where JSON and Markdown go."),
     data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
+    cache_dir: Optional[Path] = typer.Option(
+        None, help="Where trained models are kept (default: <out-dir>/cache): R11-R13 reuse R1's, "
+                   "and a stopped run keeps the models it trained."),
     list_: bool = typer.Option(False, "--list", help="List the reproductions and exit."),
     threads: Optional[int] = typer.Option(None, min=1, help="Torch threads (1 when jobs run side by side)."),
 ) -> None:
-    """Run entries of the reproduction suite; write one JSON per ID and a Markdown table."""
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
-    from ..evaluation.reproduce import REPRODUCTIONS, run_reproduction
+    """Run entries of the reproduction suite; write one JSON per ID (after every seed) and a
+    Markdown table of every result in the folder."""
     from ..reports import atomic_write_bytes, atomic_write_json, atomic_write_text, reproduction_table
     from ..reports.plots import rate_sweep_png
-    from .progress import training_progress
+    from ..reproductions import REPRODUCTIONS, run_reproduction
+    from .progress import event_progress
 
     if list_ or not ids:
         table = Table(title="Reproductions")
-        for col in ("ID", "title", "paper", "target"):
+        for col in ("ID", "title", "min/seed", "data", "target"):
             table.add_column(col)
         for rep in REPRODUCTIONS.values():
-            table.add_row(rep.id, rep.title, rep.paper, rep.target)
+            table.add_row(rep.id, rep.title, f"{rep.minutes:.1f}", ", ".join(rep.data), rep.target)
         console.print(table)
+        console.print("min/seed: expected CPU minutes per seed on one thread (R11-R13 with R1's models "
+                      "already cached).")
         return
     unknown = [i for i in ids if i not in REPRODUCTIONS]
     if unknown:
         _fail(ValueError(f"unknown reproduction(s) {unknown}; available: {sorted(REPRODUCTIONS)}"))
+    cache = cache_dir if cache_dir is not None else out_dir / "cache"
+    command = " ".join(["poisonlab", "reproduce", *ids, "--seeds", str(seeds)])
     records = []
     for rid in ids:
         console.print(f"[bold]{rid}[/]: {REPRODUCTIONS[rid].title} — {seeds} seed(s)")
+
+        def save(record, rid=rid):  # after every seed: a stopped run keeps its seeds
+            atomic_write_json(out_dir / f"{rid}.json", {**record, "command": command})
+
         try:
-            command = " ".join(["poisonlab", "reproduce", *ids, "--seeds", str(seeds)])
-
-            def save(record, rid=rid, command=command):  # after every seed: a stopped run keeps its seeds
-                atomic_write_json(out_dir / f"{rid}.json", {**record, "command": command})
-
-            with training_progress(console) as progress:
-                rec = run_reproduction(rid, seeds=seeds, root=data_dir, progress=progress, on_seed=save)
+            with event_progress(console) as emit:
+                rec = run_reproduction(rid, seeds=seeds, data_dir=data_dir, cache_dir=cache, emit=emit,
+                                       on_seed=save, threads=threads)
         except PoisonlabError as exc:
             _fail(exc)
         rec["command"] = command
@@ -196,7 +200,8 @@ def scan_data(
     contamination: float = typer.Option(0.05, help="Fraction to quarantine (and detectors' threshold)."),
     features: Optional[Path] = typer.Option(None, help="Precomputed features (.npy, memory-mapped)."),
     model: Optional[Path] = typer.Option(None, help="Model weights (.safetensors) to take features from."),
-    architecture: Optional[str] = typer.Option(None, help="Architecture of --model, or of the reference model."),
+    architecture: Optional[str] = typer.Option(None, help="Architecture of --model (default: its model "
+                                               "card's), or of the reference model."),
     layer: Optional[str] = typer.Option(None, help="Layer to read features from (default: penultimate)."),
     epochs: int = typer.Option(10, help="Epochs of the reference model (when no --model/--features)."),
     retrain: bool = typer.Option(False, help="Retrain without the quarantined samples and compare."),
@@ -322,6 +327,7 @@ def datasets(data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP)) 
 
 from . import model_cmds  # noqa: E402,F401  (registers scan-model and monitor; imports .app, not this module)
 from . import list_cmds  # noqa: E402,F401  (registers list)
+from . import run_cmds  # noqa: E402,F401  (registers run and train)
 
 
 def main() -> None:  # pragma: no cover - console entry

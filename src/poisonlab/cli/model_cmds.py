@@ -19,10 +19,12 @@ app.add_typer(monitor_app, name="monitor")
 def scan_model(
     model: Path = typer.Argument(..., help="Model weights: .safetensors, or a pickle-based .pt/.pth (scanned first)."),
     dataset: str = typer.Option(..., help="Built-in dataset the model was trained for (clean inputs come from its test split)."),
-    architecture: Optional[str] = typer.Option(None, help="Architecture name (default: the modality's)."),
+    architecture: Optional[str] = typer.Option(None, help="Architecture name (default: the model card's, "
+                                               "else the modality's)."),
     n_clean: int = typer.Option(500, help="Clean inputs Neural Cleanse optimises on."),
     epochs: int = typer.Option(20, help="Neural Cleanse epochs."),
-    repair: Optional[str] = typer.Option(None, help="unlearn | prune: write a repaired copy beside the model."),
+    repair: Optional[str] = typer.Option(None, help="unlearn | prune: write a repaired copy (safetensors + "
+                                                  "model card) beside the model."),
     out_dir: Path = typer.Option(Path("poisonlab-out/scan-model"), help="Report, triggers and repairs go here."),
     seed: int = typer.Option(0),
     data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
@@ -89,8 +91,10 @@ def _spec(ds):
 def monitor_fit(
     model: Path = typer.Option(..., help="Model weights (.safetensors or a scanned .pt)."),
     dataset: str = typer.Option(..., help="Built-in dataset: clean held-out inputs come from its test split."),
-    out: Path = typer.Option(..., help="Folder to save the fitted monitor in (weights, pool, settings)."),
-    architecture: Optional[str] = typer.Option(None),
+    out: Path = typer.Option(..., help="Folder to save the fitted monitor in (STRIP's strip.json/.npz, "
+                                             "the model's weights and card)."),
+    architecture: Optional[str] = typer.Option(None, help="Architecture name (default: the model card's, "
+                                               "else the modality's)."),
     n_clean: int = typer.Option(2000, help="Clean inputs: half overlay pool, half threshold references."),
     n_overlays: int = typer.Option(100),
     false_positive_rate: float = typer.Option(0.01, help="Clean inputs flagged (FRR)."),

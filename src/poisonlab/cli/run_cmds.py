@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from ..exceptions import PoisonlabError
-from .main import DATA_DIR_HELP, _fail, app, console
+from .app import DATA_DIR_HELP, _fail, app, console
 
 
 def _pct(v: Any) -> str:
@@ -114,8 +114,6 @@ def train(
     from ..models.architectures import ModelSpec
     from ..models.io import card_path, save_model
     from ..models.training import TrainConfig
-    from ..reports import atomic_write_json
-    from ..runs.record import make_record
     from ..runs.sidecar import attack_from_sidecar, read_poisoned
     from ..runs.train import train_reference
     from .progress import event_progress
@@ -148,19 +146,20 @@ def train(
 
             splits = load_splits({"name": dataset}, data_dir=data_dir)
             ds, test, source = splits.train, splits.test, dataset
-        if ds.modality == "text":
-            raise PoisonlabError("train writes weights only; a text model also needs its vocabulary, "
-                                 "which model files do not hold yet: use the Python API")
         if test is not None and test.X.shape[1:] != ds.X.shape[1:]:
             test = None  # e.g. a waveform file against a feature test split: no metric rather than a wrong one
         with event_progress(console) as emit:
             result = train_reference(ds, test, architecture=architecture, config=config, attack=attack,
                                      poison_mask=mask, emit=emit)
-        spec = ModelSpec(tuple(ds.X.shape[1:]), ds.n_classes)
+        vocab = getattr(result.classifier, "vocabulary_", None)
+        if vocab is not None:  # text: the model reads token ids; the card carries the vocabulary
+            spec = ModelSpec(tuple(vocab.transform(ds.X[:1]).shape[1:]), ds.n_classes, vocab.vocab_size)
+        else:
+            spec = ModelSpec(tuple(ds.X.shape[1:]), ds.n_classes)
         save_model(result.classifier.module_, out, architecture=result.architecture, spec=spec,
                    config=config.to_dict(), data_sha256=result.data_sha256, n_samples=result.n_samples,
-                   metrics=result.metrics, extra={"classes": list(ds.classes), "modality": ds.modality,
-                                                  "source": source})
+                   metrics=result.metrics, modality=ds.modality, class_names=list(ds.classes),
+                   vocabulary=vocab, extra={"source": source})
     except PoisonlabError as exc:
         _fail(exc)
     metrics = result.metrics

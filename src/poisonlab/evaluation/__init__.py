@@ -1,4 +1,7 @@
-"""Evaluation: metrics, red-team experiments and the reproduction suite."""
+"""Evaluation: metrics, detection and fairness measures, red-team experiments.
+
+The reproduction suite that uses them is :mod:`poisonlab.reproductions`.
+"""
 
 from .metrics import (
     attack_success_rate,

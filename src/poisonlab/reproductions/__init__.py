@@ -211,5 +211,5 @@ def _record(rep: Reproduction, per_seed: list[dict], *, seeds: int, seconds: flo
         verdict=verdict, seconds=seconds, partial=len(per_seed) < seeds)
 
 
-__all__ = ["MODULES", "REPRODUCTIONS", "Reproduction", "RunContext", "from_module", "mean_std",
-           "run_reproduction"]
+__all__ = ("MODULES", "REPRODUCTIONS", "Reproduction", "RunContext", "from_module", "mean_std",
+           "run_reproduction")

@@ -8,7 +8,6 @@ layer's model cache, a folder (:class:`~poisonlab.runs.cache.Cache`).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -16,7 +15,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from ..runs.events import Event, StepFinished, training_callback
+from ..runs.events import Event, training_callback
 from ..runs.scenario import Scenario
 
 Emit = Callable[[Event], None]
@@ -39,6 +38,16 @@ def mean_std(values: list[float]) -> dict[str, float]:
     arr = np.asarray(values, dtype=np.float64)
     return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
             "min": float(arr.min()), "max": float(arr.max()), "n": int(arr.size)}
+
+
+def mnist_splits(data_dir: Any = None):
+    """``(train, validation, test)``: MNIST's first 50,000 training digits (R1's training set),
+    the other 10,000 (held out: the defenders' clean data), and the test set."""
+    from ..data import load_mnist
+
+    splits = load_mnist(data_dir)
+    full, n = splits.train, MNIST_DATASET["train_size"]
+    return full.subset(np.arange(n)), full.subset(np.arange(n, len(full))), splits.test
 
 
 def train_config(seed: int, epochs: int):
@@ -71,25 +80,24 @@ class RunContext:
         Where progress goes (training bars, finished targets).
     threads : int
         The torch/BLAS thread count the run holds fixed; part of a cached model's key.
+
+    Attributes
+    ----------
+    cells : list of dict
+        The scenarios of the cells run so far (the run record lists them).
     """
 
     data_dir: Path | None
     cache_dir: Path
     emit: Emit
     threads: int
-    cells: list[dict[str, Any]] = field(default_factory=list, repr=False)
-    _datasets: dict[str, Any] = field(default_factory=dict, repr=False)
+    cells: list[dict[str, Any]] = field(default_factory=list, init=False, repr=False)
+    _datasets: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     def mnist(self):
-        """``(train, validation, test)``: MNIST's first 50,000 training digits, the other 10,000,
-        and the test set (loaded once per run)."""
+        """:func:`mnist_splits` of this run's data folder, loaded once per run."""
         if "mnist" not in self._datasets:
-            from ..data import load_mnist
-
-            splits = load_mnist(self.data_dir)
-            full, n = splits.train, MNIST_DATASET["train_size"]
-            self._datasets["mnist"] = (full.subset(np.arange(n)), full.subset(np.arange(n, len(full))),
-                                       splits.test)
+            self._datasets["mnist"] = mnist_splits(self.data_dir)
         return self._datasets["mnist"]
 
     def progress(self) -> Callable[[str, str, dict], None]:
@@ -99,10 +107,6 @@ class RunContext:
             training_callback(self.emit, label)(event, info)
 
         return progress
-
-    def step(self, label: str, step: str, seconds: float) -> None:
-        """Report a finished piece of work that draws no bar (a grid entry of R10)."""
-        self.emit(StepFinished(label=label, step=step, seconds=seconds))
 
     def cell(self, scenario: Scenario):
         """Poison and train one cell through the run layer
@@ -191,15 +195,18 @@ def training_info(cell: Any, label: str = "poisoned") -> dict[str, Any]:
     return {"train_seconds": info.get("train_seconds"), "epochs_run": info.get("epochs_run")}
 
 
-def victim_run(train, test, atk, seed: int, epochs: int, ctx: RunContext, *,
+def victim_run(train, test, atk, seed: int, epochs: int, ctx: RunContext | None = None, *,
                architecture: str = MNIST_ARCHITECTURE, **poison_kwargs: Any) -> dict:
     """Poison ``train`` with ``atk`` and train ``architecture`` (default R1's CNN) on it for
-    ``epochs`` epochs, no clean baseline: :func:`~poisonlab.evaluation.experiment.run_backdoor`'s
-    run, models included (for attacks a scenario cannot express: a surrogate of the caller's)."""
+    ``epochs`` epochs (:func:`train_config`), no clean baseline:
+    :func:`~poisonlab.evaluation.experiment.run_backdoor`'s run, models included. For attacks a
+    scenario cannot express (a surrogate of the caller's in ``poison_kwargs``); training progress
+    goes to ``ctx.emit`` when a context is given."""
     from ..evaluation.experiment import run_backdoor
 
     return run_backdoor(train, test, atk, architecture=architecture, config=train_config(seed, epochs),
-                        clean_baseline=False, progress=ctx.progress(), poison_kwargs=poison_kwargs or None)
+                        clean_baseline=False, progress=ctx.progress() if ctx is not None else None,
+                        poison_kwargs=poison_kwargs or None)
 
 
 def strip_models(out: dict) -> dict:
@@ -220,7 +227,3 @@ def backdoor_summary(runs: list[dict], *, clean_min: float | None, asr_min: floa
         verdict += f" (target >= {clean_min:.1%})"
     return {"measured": {"clean_accuracy": clean, "attack_success_rate": asr}, "passed": passed,
             "verdict": verdict}
-
-
-def elapsed(t0: float) -> float:
-    return time.perf_counter() - t0

@@ -40,12 +40,13 @@ BADNETS = MappingProxyType({"target": 7, "n_poison": 600, "patch_size": 3, "loca
 EPOCHS = 20
 
 
-def r1_scenario(seed: int, *, clean_baseline: bool = True, threads: int = 1,
+def r1_scenario(seed: int, *, clean_baseline: bool = True, threads: int = 1, name: str | None = None,
                 **attack_params: Any) -> Any:
     """R1's cell for ``seed`` as a :class:`~poisonlab.runs.Scenario`: MNIST's first 50,000
     training digits, BadNets (:data:`BADNETS`, ``random_state=seed``, overridden by
     ``attack_params``), R1's CNN trained 20 epochs (Adam 1e-3, batches of 128, ``seed``), and
-    with ``clean_baseline`` the same network trained on the clean digits.
+    with ``clean_baseline`` the same network trained on the clean digits. ``name`` labels the
+    cell's progress (it does not change what is computed or cached).
 
     Examples
     --------
@@ -54,7 +55,7 @@ def r1_scenario(seed: int, *, clean_baseline: bool = True, threads: int = 1,
     (600, 20, 50000)
     """
     params: Mapping[str, Any] = {**BADNETS, **attack_params}
-    return mnist_scenario(f"R1 seed={seed}", seed, attack="badnets", params=params, epochs=EPOCHS,
+    return mnist_scenario(name or f"R1 seed={seed}", seed, attack="badnets", params=params, epochs=EPOCHS,
                           clean_baseline=clean_baseline, threads=threads)
 
 

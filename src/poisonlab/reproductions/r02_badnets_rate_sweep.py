@@ -7,7 +7,8 @@ the run layer (so a stopped sweep keeps the models it trained, given a cache fol
 
 from __future__ import annotations
 
-from .common import MNIST_DATASET, RunContext, mean_std, training_info
+from . import common
+from .common import RunContext, mean_std, training_info
 from .r01_badnets_mnist import r1_scenario
 
 ID = "R2"
@@ -24,11 +25,12 @@ R2_RATES = (0.001, 0.005, 0.01, 0.05, 0.10)
 
 
 def run(seed: int, ctx: RunContext) -> dict:
-    n_train = MNIST_DATASET["train_size"]
+    n_train = common.MNIST_DATASET["train_size"]  # R1's 50,000
     rates = {}
     for rate in R2_RATES:
+        n = int(round(rate * n_train))
         cell = ctx.cell(r1_scenario(seed, clean_baseline=False, threads=ctx.threads,
-                                    n_poison=int(round(rate * n_train))))
+                                    name=f"R2 n_poison={n} seed={seed}", n_poison=n))
         p = cell.results["train"]["poisoned"]
         rates[f"{rate:g}"] = {"n_poison": cell.results["poison"]["attacks"][0]["n_poison"],
                               "clean_accuracy": p["clean_accuracy"],

@@ -97,13 +97,14 @@ def load_checked_model(path: str | os.PathLike, *, architecture: str | None = No
     >>> checked.architecture, checked.file_safety.safe, checked.card.n_classes
     ('mlp', True, 3)
     """
-    from ..defenses.model import load_state_dict, scan_model_file
+    from ..defenses.model import UnsafeModelError, load_state_dict, scan_model_file
     from ..models.architectures import DEFAULT_ARCHITECTURE
 
     path = Path(path)
     report = scan_model_file(path)
-    card = None
-    if report.format == "safetensors" and report.safe:
+    if not report.safe:
+        raise UnsafeModelError(report.summary(), report)
+    if report.format == "safetensors":
         from ..models.io import load_model, read_card
 
         card = read_card(path)
@@ -113,11 +114,11 @@ def load_checked_model(path: str | os.PathLike, *, architecture: str | None = No
             module, card = load_model(path, architecture=architecture)
             return CheckedModel(module=module, file_safety=report, architecture=architecture or card.architecture,
                                 card=card)
-    name = _architecture(path, architecture, spec, modality, DEFAULT_ARCHITECTURE)
-    if report.format == "safetensors" and report.safe:
+        name = _architecture(path, architecture, spec, modality, DEFAULT_ARCHITECTURE)
         module, _ = load_model(path, architecture=name, spec=spec)
         return CheckedModel(module=module, file_safety=report, architecture=name)
-    state = load_state_dict(path)  # raises UnsafeModelError for what the scan refused
+    name = _architecture(path, architecture, spec, modality, DEFAULT_ARCHITECTURE)
+    state = load_state_dict(path)  # scans again, then torch's weights-only unpickler
     module = _build(name, spec)
     try:
         module.load_state_dict(state)

@@ -324,21 +324,15 @@ def _restore(clf, X, y, state):
     spec = ModelSpec(tuple(Xp.shape[1:]), int(np.max(y)) + 1, vocab.vocab_size if vocab is not None else None)
     module = clf.module(spec)
     module.load_state_dict(state)
-    return TorchClassifier.fromtrained_model(module, n_classes=spec.n_classes, vocabulary=vocab)
+    return TorchClassifier.from_trained(module, n_classes=spec.n_classes, vocabulary=vocab)
 
 
 def weights_fingerprint(clf) -> str | None:
-    module = getattr(clf, "module_", None)
-    if module is None:
-        return None
-    import hashlib
+    """sha256 of a torch classifier's weights (None for a scikit-learn model)."""
+    from ..models.io import weights_sha256
 
-    h = hashlib.sha256()
-    for k, v in sorted(module.state_dict().items()):
-        arr = v.detach().cpu().contiguous().numpy()
-        h.update(f"{k}|{arr.dtype.str}|{arr.shape}|".encode())
-        h.update(arr.tobytes())
-    return h.hexdigest()
+    module = getattr(clf, "module_", None)
+    return None if module is None else weights_sha256(module)
 
 
 def _evaluate(ctx: CellContext, clf) -> dict[str, Any]:

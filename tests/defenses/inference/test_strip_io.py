@@ -65,6 +65,17 @@ def test_save_load_gives_identical_scores_and_flags(tmp_path, batch, params):
     assert det.flag(live)[:20].mean() >= 0.9, "the toy backdoor is caught, so the comparison means something"
 
 
+@pytest.mark.parametrize("random_state", [None, "generator"])
+def test_an_unseeded_or_generator_random_state_is_saved_as_the_seed_fit_drew(tmp_path, batch, random_state):
+    clean, live = batch
+    rs = np.random.default_rng(5) if random_state == "generator" else None
+    det = STRIP(n_overlays=20, random_state=rs).fit(clean, model=CornerModel())
+    det.save(tmp_path)
+    assert json.loads((tmp_path / "strip.json").read_text())["params"]["random_state"] == det.seed_
+    again = STRIP.load(tmp_path, model=CornerModel())
+    assert again.seed_ == det.seed_ and np.array_equal(again.score(live), det.score(live))
+
+
 def test_text_pool_round_trips_as_strings_without_pickle(tmp_path):
     rng = np.random.default_rng(1)
     vocab = np.array(["win", "wow", "lunch", "see", "you", "later", "call", "me"])
@@ -97,12 +108,14 @@ def test_unfitted_save_and_bad_folders_are_refused(tmp_path, batch):
     STRIP(n_overlays=20).fit(clean, model=CornerModel()).save(tmp_path)
     with pytest.raises(DataError, match="holds no model.safetensors"):
         STRIP.load(tmp_path)
-    (tmp_path / "strip.json").write_text("{not json")
-    with pytest.raises(DataError, match="is not a saved STRIP"):
-        STRIP.load(tmp_path, model=CornerModel())
-    (tmp_path / "strip.json").write_text(json.dumps({"format": "poisonlab.strip", "version": 99}))
-    with pytest.raises(DataError, match="version 99"):
-        STRIP.load(tmp_path, model=CornerModel())
-    (tmp_path / "strip.json").write_text(json.dumps({"format": "poisonlab.strip", "version": 1, "params": {}}))
-    with pytest.raises(DataError, match="damaged saved STRIP"):
-        STRIP.load(tmp_path, model=CornerModel())
+    state = json.loads((tmp_path / "strip.json").read_text())
+    for text, match in [
+        ("{not json", "is not a saved STRIP"),
+        (json.dumps({**state, "version": 99}), "version 99"),
+        (json.dumps({**state, "params": {**state["params"], "n_overlays": 0}}), "strip.json: STRIP.n_overlays must be"),
+        (json.dumps({**state, "mode": "smear"}), "inconsistent state"),
+        (json.dumps({"format": "poisonlab.strip", "version": 1, "params": {}}), "damaged saved STRIP"),
+    ]:
+        (tmp_path / "strip.json").write_text(text)
+        with pytest.raises(DataError, match=match):
+            STRIP.load(tmp_path, model=CornerModel())

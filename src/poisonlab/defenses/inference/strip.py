@@ -11,7 +11,7 @@ import numpy as np
 
 from ..._validation import Interval, Options, check_array, check_is_fitted, check_seed
 from ...base import FALSE_POSITIVE_RATE, FPR_RULES, BaseDetector, normal_fpr_threshold
-from ...exceptions import AssumptionError, DataError
+from ...exceptions import AssumptionError, DataError, InvalidParameterError
 from ...registry import register
 
 SUPERIMPOSE = ("add", "blend", "words", "swap")
@@ -289,9 +289,7 @@ class STRIP(BaseDetector):
         X = self._inputs(X)
         if self.mode_ != "words" and X.shape[1:] != self.pool_.shape[1:]:
             raise DataError(f"inputs of shape {X.shape[1:]} do not match the clean inputs' {self.pool_.shape[1:]}")
-        # seed_ is set by fit; a detector restored by load() carries its int random_state
-        seed = self.seed_ if hasattr(self, "seed_") else check_seed(self.random_state)
-        rng = np.random.default_rng([seed, 1])
+        rng = np.random.default_rng([self.seed_, 1])  # the seed fit resolved (load restores it)
         out = np.empty(len(X))
         used = np.full(len(X), self.n_overlays, dtype=np.int64)
         n_classes = 0
@@ -346,7 +344,8 @@ class STRIP(BaseDetector):
         """Save the fitted detector in ``directory`` (created if needed), without pickle.
 
         Writes ``strip.json`` (parameters, including the early-stop settings; the fitted
-        threshold, superimposition mode, pixel ceiling and number of classes) and ``strip.npz``
+        threshold, superimposition mode, pixel ceiling, number of classes and the seed ``fit``
+        resolved -- a ``random_state`` of None or a Generator is saved as that seed) and ``strip.npz``
         (the overlay pool, texts as unicode, and the clean references' scores), atomically.
         The model is not saved here: save it beside them as ``model.safetensors`` with
         :func:`poisonlab.models.io.save_model` (what ``poisonlab monitor fit`` does), or pass it
@@ -379,7 +378,11 @@ class STRIP(BaseDetector):
         buf = io.BytesIO()
         np.savez(buf, pool=pool.astype(str) if text else pool,
                  reference_scores=np.asarray(self.scores_, dtype=np.float64))
-        state = {"format": self.SAVE_FORMAT, "version": self.SAVE_VERSION, "params": self.get_params(),
+        params = self.get_params()
+        seed = int(self.seed_) if hasattr(self, "seed_") else int(params["random_state"])
+        if not isinstance(params["random_state"], numbers.Integral):
+            params["random_state"] = seed  # None or a Generator: recorded as the seed fit drew from it
+        state = {"format": self.SAVE_FORMAT, "version": self.SAVE_VERSION, "params": params, "seed": seed,
                  "threshold": float(self.threshold_), "mode": self.mode_,
                  "high": None if self.high_ is None else float(self.high_), "n_classes": int(self.n_classes_),
                  "pool": {"n": int(len(pool)), "shape": list(pool.shape[1:]),
@@ -418,10 +421,15 @@ class STRIP(BaseDetector):
             params = {k: tuple(v) if isinstance(v, list) else v for k, v in state["params"].items()}
             det = cls(**params)
             threshold, mode, high = float(state["threshold"]), state["mode"], state["high"]
+            seed = int(state.get("seed", params["random_state"]))
             n_classes = int(state["n_classes"])
             dtype = state["pool"]["dtype"]
         except (KeyError, TypeError, ValueError, OSError) as exc:
             raise DataError(f"{folder}: damaged saved STRIP ({type(exc).__name__}: {exc})") from exc
+        try:
+            det._validate_params()
+        except InvalidParameterError as exc:
+            raise DataError(f"{state_path}: {exc}") from exc
         if mode not in SUPERIMPOSE or n_classes < 2 or len(pool) < 1:
             raise DataError(f"{state_path}: inconsistent state (mode {mode!r}, {n_classes} classes, "
                             f"{len(pool)} pooled inputs)")
@@ -433,6 +441,7 @@ class STRIP(BaseDetector):
 
             model = load_classifier(model_path)
         det._set_model(model)
+        det.seed_ = seed
         det.pool_ = pool.astype(object) if dtype == "object" else pool
         det.mode_, det.high_, det.n_classes_ = mode, (None if high is None else float(high)), n_classes
         det.threshold_ = threshold

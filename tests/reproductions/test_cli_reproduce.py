@@ -1,0 +1,95 @@
+"""``poisonlab reproduce``: JSON per ID after every seed, the table of the folder, --list,
+the default cache folder, and the per-target lines R7/R8 print."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+import poisonlab.reproductions as reproductions
+from poisonlab.cli.main import app
+from poisonlab.reproductions import Reproduction
+from poisonlab.reproductions.common import mean_std
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def dummy(monkeypatch):
+    seen = {}
+
+    def summarize(runs):
+        acc = mean_std([r["acc"] for r in runs])
+        return {"measured": {"accuracy": acc}, "passed": acc["mean"] > 0.5, "verdict": f"{acc['mean']:.2f}"}
+
+    def run(seed, ctx):
+        seen["cache_dir"], seen["threads"] = ctx.cache_dir, ctx.threads
+        return {"acc": 0.6 + 0.1 * seed}
+
+    reps = {**reproductions.REPRODUCTIONS,
+            "R900": Reproduction("R900", "dummy", "s", "p", "t", run=run, summarize=summarize, minutes=2.5,
+                                 data=("digits",)),
+            "R901": Reproduction("R901", "failing", "s", "p", "t", run=lambda seed, ctx: {"acc": 0.1},
+                                 summarize=summarize, minutes=0.1, data=("digits",))}
+    monkeypatch.setattr(reproductions, "REPRODUCTIONS", reps)
+    return seen
+
+
+def test_writes_json_and_a_table_of_everything_in_the_folder(dummy, tmp_path):
+    r = runner.invoke(app, ["reproduce", "R900", "--seeds", "2", "--out-dir", str(tmp_path), "--threads", "1"])
+    assert r.exit_code == 0, r.output
+    rec = json.loads((tmp_path / "R900.json").read_text())
+    assert rec["command"] == "poisonlab reproduce R900 --seeds 2"
+    assert rec["kind"] == "reproduction" and rec["seeds"] == 2 and not rec["partial"] and rec["fingerprint"]
+    assert dummy["cache_dir"] == tmp_path / "cache" and dummy["threads"] == 1
+    r = runner.invoke(app, ["reproduce", "R901", "--seeds", "1", "--out-dir", str(tmp_path),
+                            "--cache-dir", str(tmp_path / "models")])
+    assert r.exit_code == 1, "a missed target fails the command"
+    table = (tmp_path / "table.md").read_text()
+    assert "| R900 | dummy |" in table and "| R901 | failing |" in table and "MISS" in table
+
+
+def test_the_json_is_written_after_every_seed(dummy, tmp_path, monkeypatch):
+    """Stopped after seed 1 of 3, the folder still holds seed 0's record."""
+    from poisonlab.exceptions import DataError
+
+    calls = []
+
+    def run(seed, ctx):
+        if seed == 1:
+            raise DataError("the data went away")
+        calls.append(seed)
+        return {"acc": 0.9}
+
+    monkeypatch.setitem(reproductions.REPRODUCTIONS, "R903", Reproduction(
+        "R903", "stopped", "s", "p", "t", run=run, summarize=reproductions.REPRODUCTIONS["R900"].summarize))
+    r = runner.invoke(app, ["reproduce", "R903", "--seeds", "3", "--out-dir", str(tmp_path)])
+    assert r.exit_code == 2 and "the data went away" in r.output
+    rec = json.loads((tmp_path / "R903.json").read_text())
+    assert rec["seeds"] == 1 and rec["partial"] and calls == [0]
+
+
+def test_list_shows_minutes_data_and_target(dummy):
+    r = runner.invoke(app, ["reproduce", "--list"], terminal_width=250)
+    assert r.exit_code == 0
+    line = next(ln for ln in r.output.splitlines() if "R900" in ln)
+    assert "2.5" in line and "digits" in line and "dummy" in line
+    r1 = next(ln for ln in r.output.splitlines() if " R1 " in ln)
+    assert "mnist" in r1 and "16.0" in r1
+    r = runner.invoke(app, ["reproduce", "R99"])
+    assert r.exit_code == 2 and "unknown reproduction" in r.output
+
+
+def test_each_finished_target_is_printed():
+    """R7 and R8 report each target of their outer loop as a TargetFinished event."""
+    import io
+
+    from rich.console import Console
+
+    from poisonlab.cli.progress import event_progress
+    from poisonlab.runs.events import TargetFinished
+
+    buf = io.StringIO()
+    with event_progress(Console(file=buf, width=200)) as emit:
+        emit(TargetFinished(label="R8", done=3, total=10, info={"hit": True, "p_adversarial": 0.92065}))
+    assert "R8: target 3/10, hit True, p_adversarial 0.921" in buf.getvalue()
