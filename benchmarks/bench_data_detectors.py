@@ -149,7 +149,7 @@ def main() -> None:
     print("\n| detector (60,000 x 512) | seconds | recall | precision | AUROC |\n|---|---|---|---|---|")
     for name, m in p2.items():
         print(f"| {name} | {m['seconds']:.2f} | {m['recall']:.3f} | {m['precision']:.3f} | {m['auroc']:.3f} |")
-    print(f"\nscaling (all detectors, 512-d): " + ", ".join(f"{k}: {v:.1f}" for k, v in p3.items()))
+    print("\nscaling (all detectors, 512-d): " + ", ".join(f"{k}: {v:.1f}" for k, v in p3.items()))
     print(f"\nwrote {path}")
 
 

@@ -38,7 +38,7 @@ from common import RESULTS, data_dir, environment, write_json
 
 def stroke_mask(X: np.ndarray, dilate: int) -> np.ndarray:
     """1 on the digit's stroke (pixels > 0.2) dilated by ``dilate`` pixels, else 0: where
-    :func:`~poisonlab.attacks._gradients.pgd` may perturb (its ``mask``)."""
+    :func:`~poisonlab.models.gradients.pgd` may perturb (its ``mask``)."""
     m = torch.tensor(X > 0.2, dtype=torch.float32)
     return (F.max_pool2d(m, 2 * dilate + 1, stride=1, padding=dilate) if dilate else m).numpy()
 
@@ -61,7 +61,7 @@ VARIANTS = {
 
 def main() -> None:
     torch.set_num_threads(1)
-    from poisonlab.attacks._gradients import pgd
+    from poisonlab.models.gradients import pgd
     from poisonlab.attacks.data import LabelConsistent
     from poisonlab.evaluation.experiment import model_factory
     from poisonlab.evaluation.metrics import backdoor_metrics

@@ -247,3 +247,17 @@ def test_per_class_cut_hand_computed():
     assert np.flatnonzero(s > cut).tolist() == [3, 7]
     assert (s > per_class_cut(s, y, 0.5)).sum() == 4
     assert (s > per_class_cut(s, y, 1.0)).all()  # everything removed: below the lowest score
+
+
+def test_normal_boundary_hand_computed():
+    from scipy.stats import norm
+
+    from poisonlab.base import normal_fpr_threshold
+
+    ref = np.array([1.0, 2.0, 3.0, 4.0] * 25)  # mean 2.5, ML std sqrt(1.25)
+    assert normal_fpr_threshold(ref, 0.01) == pytest.approx(2.5 + norm.ppf(0.99) * np.sqrt(1.25))
+    assert normal_fpr_threshold(ref, 0.5) == pytest.approx(2.5)
+    with pytest.raises(AssumptionError, match="needs at least 100"):
+        normal_fpr_threshold(ref[:50], 0.01)
+    with pytest.raises(AssumptionError, match="vary"):
+        normal_fpr_threshold(np.ones(200), 0.01)

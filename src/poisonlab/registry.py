@@ -68,8 +68,6 @@ _BUILTIN_MODULES = (
 _DATA_MODULE = "poisonlab.data"
 _ARCHITECTURE_MODULE = "poisonlab.models.architectures"
 _REPRODUCTION_PACKAGE = "poisonlab.reproductions"
-_LEGACY_REPRODUCTION_MODULES = ("poisonlab.evaluation.reproduce", "poisonlab.evaluation.reproduce_attacks",
-                                "poisonlab.evaluation.reproduce_text")
 
 
 @dataclass(frozen=True)
@@ -126,10 +124,14 @@ def _check_choice(value: Any, name: str, choices: tuple[str, ...]) -> None:
         raise InvalidParameterError(f"{name} must be one of {choices} or None; got {value!r}")
 
 
-def _first_line(obj: Any) -> str:
-    """The docstring's summary (its first paragraph) as one line."""
+def _first_line(obj: Any, limit: int = 60) -> str:
+    """The docstring's summary as one short line: its first paragraph up to the first colon or
+    parenthesis (where the citation starts), cut at ``limit`` characters."""
     doc = (inspect.getdoc(obj) or "").strip()
-    return " ".join(doc.split("\n\n")[0].split()) if doc else ""
+    text = " ".join(doc.split("\n\n")[0].split()) if doc else ""
+    cut = min((i for i in (text.find(": "), text.find(" (")) if i > 0), default=len(text))
+    text = text[:cut].rstrip(" ,;")
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
 def _add(entry: Entry) -> None:
@@ -232,20 +234,15 @@ def _load_architectures() -> None:
 
 
 def _load_reproductions() -> None:
-    """From ``poisonlab.reproductions.REPRODUCTIONS`` (objects with id, title, paper, target),
-    else from the older ``evaluation.reproduce*`` modules."""
-    reps = None
-    if importlib.util.find_spec(_REPRODUCTION_PACKAGE) is not None:
-        reps = getattr(importlib.import_module(_REPRODUCTION_PACKAGE), "REPRODUCTIONS", None)
-    if reps is None:
-        for mod in _LEGACY_REPRODUCTION_MODULES:
-            importlib.import_module(mod)
-        reps = importlib.import_module(_LEGACY_REPRODUCTION_MODULES[0]).REPRODUCTIONS
+    """From ``poisonlab.reproductions.REPRODUCTIONS`` (objects with id, title, paper, target,
+    minutes and data)."""
+    reps = importlib.import_module(_REPRODUCTION_PACKAGE).REPRODUCTIONS
     for rid, rep in reps.items():
         if rid not in _REGISTRY["reproduction"]:
             register_object("reproduction", rid, rep, summary=str(getattr(rep, "title", "")),
                             title=getattr(rep, "title", ""), paper=getattr(rep, "paper", ""),
-                            target=getattr(rep, "target", ""))
+                            target=getattr(rep, "target", ""), minutes=getattr(rep, "minutes", None),
+                            data=tuple(getattr(rep, "data", ())))
 
 
 _LOADERS: dict[str, Callable[[], None]] = {

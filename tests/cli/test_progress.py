@@ -4,7 +4,7 @@ import io
 
 from rich.console import Console
 
-from poisonlab.cli.progress import event_progress, training_progress
+from poisonlab.cli.progress import event_progress
 from poisonlab.runs.events import (
     BatchEnded,
     CellFinished,
@@ -51,11 +51,3 @@ def test_one_bar_per_training_label_and_epoch_only_loops():
     assert "train poisoned · epoch 1" in out and "loss 0.500 · val acc 75.00%" in out
     assert "train clean · epoch 1" in out and "10/10" in out
     assert "neural cleanse · epoch 2" in out and "2/4" in out
-
-
-def test_the_older_callback_draws_the_same():
-    buf = io.StringIO()
-    with training_progress(Console(file=buf, width=200)) as progress:
-        progress("poisoned", "batch", {"epoch": 0, "batch": 3, "n_batches": 9})
-        progress("R1", "seed", {"seed": 1, "seeds": 2, "seconds": 30.0})
-    assert "R1: seed 2/2 done in 0.5 min" in buf.getvalue()

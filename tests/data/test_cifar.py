@@ -1,4 +1,5 @@
-"""load_cifar10 with batches chosen by name, on tiny synthetic batch files."""
+"""CIFAR-10: load_cifar10 with batches chosen by name on tiny synthetic batch files, the real partial
+copy, damaged binary batches, and python batches that are never allowed to run code."""
 
 import pickle
 
@@ -7,6 +8,7 @@ import pytest
 
 from poisonlab import ChecksumError, DataError, InvalidParameterError
 from poisonlab.data import load_cifar10
+from poisonlab.data.cifar import read_python_batch
 
 BATCHES = ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"]
 
@@ -104,3 +106,44 @@ def test_real_partial_copy_with_explicit_batches(data_dir):
     s = load_cifar10(data_dir, train_batches=(2,), test_batches=(1,))
     assert s.train.info["files"] == ["data_batch_2.bin"] and len(s.train) == len(s.test) == 10000
     assert s.test.ids[0] == "cifar10:data_batch_1:00000"
+
+
+def test_cifar_partial_real(data_dir):
+    s = load_cifar10(data_dir)
+    assert s.train.X.shape == (20000, 3, 32, 32) and s.test.X.shape == (1000, 3, 32, 32)
+    assert s.train.info["files"] == ["data_batch_1.bin", "data_batch_2.bin"]
+    assert s.test.info["files"] == ["test_batch_first1000.bin"]
+    assert s.train.classes[0] == "airplane"
+
+
+def test_cifar_binary_user_copy_and_truncation(tmp_path):
+    folder = tmp_path / "cifar-10-batches-bin"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("data_batch_1.bin", "test_batch.bin"):
+        rec = np.concatenate([np.arange(10, dtype=np.uint8)[:, None] % 10,
+                              rng.integers(0, 256, (10, 3072), dtype=np.uint8)], axis=1)
+        (folder / name).write_bytes(rec.tobytes())
+    s = load_cifar10(tmp_path, verify=False)
+    assert s.train.X.shape == (10, 3, 32, 32) and s.test.info["files"] == ["test_batch.bin"]
+    with pytest.raises(ChecksumError):
+        load_cifar10(tmp_path)
+    (folder / "test_batch.bin").write_bytes((folder / "test_batch.bin").read_bytes()[:-7])
+    with pytest.raises(DataError, match="not a whole number"):
+        load_cifar10(tmp_path, verify=False)
+
+
+class _Boom:
+    def __reduce__(self):
+        return (exec, ("import sys; sys.exit(99)",))
+
+
+def test_cifar_python_batch_never_runs_code(tmp_path):
+    good = tmp_path / "good"
+    good.write_bytes(pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 1]}))
+    X, y = read_python_batch(good)
+    assert X.shape == (2, 3, 32, 32) and y.tolist() == [0, 1]
+    evil = tmp_path / "evil"
+    evil.write_bytes(pickle.dumps({b"data": _Boom(), b"labels": [0]}))
+    with pytest.raises(DataError, match="refusing to load global builtins.exec"):
+        read_python_batch(evil)

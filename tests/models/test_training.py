@@ -1,5 +1,5 @@
-"""The training loop's injectable factories: defaults bit-identical to the loop before them, and
-each factory and hook actually used."""
+"""The training loop: seeds, early stopping, the progress callback, config checks, and its injectable
+factories (defaults bit-identical to the loop before them, and each factory and hook actually used)."""
 
 import copy
 
@@ -18,6 +18,8 @@ from poisonlab.models.training import (
     shuffled_batches,
     to_tensor,
 )
+
+from ._helpers import _blobs, _fit
 
 
 def _problem():
@@ -293,3 +295,39 @@ def test_torch_classifier_passes_the_factories_through_and_maps_indices_back():
     assert len(held_out) == 18  # the stratified validation rows, never in a batch
     plain = TorchClassifier(lambda s: MLP(64, 3, hidden=(8,)), config=TrainConfig(epochs=1)).fit(X2, y)
     assert plain.train_indices_.tolist() == list(range(90))
+
+
+def test_same_seed_same_model_and_global_rng_untouched():
+    state = torch.random.get_rng_state().clone()
+    a, b, c = _fit(0), _fit(0), _fit(1)
+    assert torch.equal(torch.random.get_rng_state(), state), "training must not move the global RNG"
+    for pa, pb in zip(a.module_.parameters(), b.module_.parameters()):
+        assert torch.equal(pa, pb)
+    assert not all(torch.equal(pa, pc) for pa, pc in zip(a.module_.parameters(), c.module_.parameters()))
+
+
+def test_early_stopping_keeps_best_epoch():
+    X, y = _blobs()
+    clf = TorchClassifier(lambda s: build_model("mlp", s, hidden=(16,)), validation_fraction=0.25,
+                          config=TrainConfig(epochs=40, lr=0.05, patience=2)).fit(X, y)
+    h = clf.history_
+    assert len(h.val_accuracy) < 40 and h.stopped_early
+    assert h.val_accuracy[h.best_epoch - 1] == max(h.val_accuracy)
+    with pytest.raises(InvalidParameterError, match="needs validation data"):
+        TorchClassifier(MLP(36, 3), config=TrainConfig(patience=2)).fit(X, y)
+
+
+def test_callback_reports_every_batch_and_epoch():
+    X, y = _blobs()
+    events = []
+    TorchClassifier(MLP(36, 3, hidden=(4,)), config=TrainConfig(epochs=2, batch_size=50)).fit(
+        X, y, callback=lambda e, info: events.append(e))
+    assert events.count("batch") == 6 and events.count("epoch") == 2
+
+
+@pytest.mark.parametrize("cfg, msg", [({"epochs": 0}, "epochs must be in"), ({"lr": -1.0}, "lr must be in"),
+                                      ({"optimizer": "rmsprop"}, "optimizer must be one of")])
+def test_bad_config(cfg, msg):
+    X, y = _blobs()
+    with pytest.raises(InvalidParameterError, match=msg):
+        TorchClassifier(MLP(36, 3), config=TrainConfig(**cfg)).fit(X, y)

@@ -7,11 +7,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from poisonlab.runs import Runner, Scenario, load_scenario
+from poisonlab.runs import Runner, Scenario
 from poisonlab.runs.events import CellFinished, EpochEnded, StepFinished, StepStarted
 from poisonlab.runs.record import RECORD_VERSION, fingerprint
 

@@ -126,3 +126,14 @@ def test_missing_file_and_folder(tmp_path):
 def test_every_example_loads(path):
     scenario = load_scenario(path)
     assert expand(scenario)
+
+
+def test_r1_example_is_the_reproductions_cell():
+    from poisonlab.reproductions.r01_badnets_mnist import r1_scenario
+    from poisonlab.runs.runner import cell_key
+
+    example = load_scenario(EXAMPLES / "r01-badnets-mnist.yaml")
+    for cell, seed in zip(expand(example), (0, 1, 2)):
+        # the same computation (cache key); the reproduction only names it and stops after training
+        ours = r1_scenario(seed).model_copy(update={"steps": None})
+        assert cell_key(cell) == cell_key(ours)

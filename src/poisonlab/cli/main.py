@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -17,6 +16,24 @@ from .app import DATA_DIR_HELP, _fail, _load, _parse_params, app, console, err_c
 DEMO_ATTACKS = {"image": "badnets", "text": "badword", "tabular": "tabular_trigger", "audio": "audio_trigger"}
 
 
+def demo_scenario(dataset: str = "digits", attack: str | None = None, poison_rate: float = 0.1,
+                  target: int = 0, epochs: int = 30, seed: int = 0) -> dict:
+    """The demo's scenario (with the defaults, the content of ``examples/demo.yaml``)."""
+    from ..data import DATASETS
+
+    modality = DATASETS[dataset][2] if dataset in DATASETS else "image"
+    model = {"train": {"epochs": epochs, "lr": 0.003, "batch_size": 64}}
+    if modality == "image":
+        model["architecture"] = "cnn"
+    attack = attack or DEMO_ATTACKS[modality]
+    description = f"{attack} on {dataset}"
+    if (dataset, attack) == ("digits", "badnets"):
+        description = "BadNets on digits - a poisoned model passes an ordinary accuracy check"
+    return {"name": "demo", "description": description, "dataset": dataset, "model": model,
+            "attacks": [{"name": attack, "params": {"poison_rate": poison_rate, "target": target}}],
+            "seeds": [seed]}
+
+
 @app.command()
 def demo(
     dataset: str = typer.Option("digits", help="Built-in dataset name (digits needs no files)."),
@@ -26,56 +43,43 @@ def demo(
     target: int = typer.Option(0, help="Target class."),
     epochs: int = typer.Option(30, help="Training epochs."),
     seed: int = typer.Option(0, help="Seed for the poison and the training."),
-    out: Path = typer.Option(Path("poisonlab-demo.json"), help="Where to write the JSON results."),
+    out: Path = typer.Option(Path("poisonlab-demo.json"), help="Where to write the run record (JSON)."),
     data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
 ) -> None:
-    """Poison a dataset, train a poisoned and a clean model, and compare them."""
-    from .. import registry
-    from ..evaluation.experiment import run_backdoor
-    from ..models.training import TrainConfig
+    """Poison a dataset, train a poisoned and a clean model, and compare them (the scenario
+    examples/demo.yaml, run by the runner; `poisonlab run examples/demo.yaml` gives the same record)."""
     from ..reports import atomic_write_json
-    from ..runs.events import training_callback
+    from ..runs import Runner, Scenario
     from .progress import event_progress
 
     try:
-        splits = _load(dataset, data_dir, waveforms=True)
-        modality = splits.train.modality
-        # audio: the model takes waveforms and computes its log-mel spectrogram itself
-        architecture = "audio-wave-cnn" if modality == "audio" else None
-        attack = attack or DEMO_ATTACKS[modality]
-        kw = {"encoder": splits.encoder} if attack == "tabular_trigger" and getattr(splits, "encoder", None) else {}
-        atk = registry.create("attack", attack, poison_rate=poison_rate, target=target, random_state=seed, **kw)
-        config = TrainConfig(epochs=epochs, lr=3e-3, batch_size=64, seed=seed)
-        console.print(f"[bold]poisonlab demo[/]: {type(atk).__name__} on {dataset} "
-                      f"({len(splits.train)} train / {len(splits.test)} test), target class {target}, "
-                      f"{poison_rate:.0%} poisoned")
-        t0 = time.perf_counter()
+        scenario = Scenario.model_validate(demo_scenario(dataset, attack, poison_rate, target, epochs, seed))
+        atk = scenario.attacks[0].name
+        console.print(f"[bold]poisonlab demo[/]: {atk} on {dataset}, target class {target}, "
+                      f"{poison_rate:.0%} of the training set poisoned")
         with event_progress(console) as emit:
-            result = run_backdoor(splits.train, splits.test, atk, config=config, architecture=architecture,
-                                  progress=lambda label, event, info: training_callback(emit, label)(event, info))
-        seconds = time.perf_counter() - t0
+            record = Runner(data_dir=data_dir, subscribers=[emit]).run(scenario)
     except PoisonlabError as exc:
         _fail(exc)
-    result.pop("models")
-    result.pop("poison_result")
-    result["seconds"] = seconds
-    table = Table(title="Poisoned vs clean model (test set)")
+    res = record["results"]
+    table = Table(title=f"Poisoned vs clean model ({res['data']['test']['n']} test inputs)")
     table.add_column("model")
     table.add_column("clean accuracy", justify="right")
     table.add_column("attack success rate", justify="right")
     table.add_column("epochs", justify="right")
     for label in ("clean", "poisoned"):
-        m = result[label]
+        m = res["train"][label]
         table.add_row(label, f"{m['clean_accuracy']:.2%}", f"{m['attack_success_rate']:.2%}",
                       str(m["epochs_run"]))
     console.print(table)
-    change = result["poisoned"]["clean_accuracy"] - result["clean"]["clean_accuracy"]
+    poisoned, clean = res["train"]["poisoned"], res["train"]["clean"]
+    change = poisoned["clean_accuracy"] - clean["clean_accuracy"]
     console.print(f"The poisoned model's clean accuracy differs from the clean model's by "
                   f"{change * 100:+.2f} points, yet it obeys the trigger on "
-                  f"{result['poisoned']['attack_success_rate']:.2%} of triggered inputs "
-                  f"(the clean model: {result['clean']['attack_success_rate']:.2%}).")
-    atomic_write_json(out, result)
-    console.print(f"Results written to [bold]{out}[/] ({seconds:.1f} s).")
+                  f"{poisoned['attack_success_rate']:.2%} of triggered inputs "
+                  f"(the clean model: {clean['attack_success_rate']:.2%}).")
+    atomic_write_json(out, record)
+    console.print(f"Run record written to [bold]{out}[/] ({record['timings']['total']:.1f} s).")
 
 
 @app.command()
@@ -131,7 +135,7 @@ def reproduce(
     out_dir: Path = typer.Option(Path("poisonlab-out/reproduce"), help="Where JSON and Markdown go."),
     data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
     cache_dir: Optional[Path] = typer.Option(
-        None, help="Where trained models are kept (default: <out-dir>/cache): R11-R13 reuse R1's, "
+        None, help="Where trained models are kept (default: poisonlab-out/cache): R11-R13 reuse R1's, "
                    "and a stopped run keeps the models it trained."),
     list_: bool = typer.Option(False, "--list", help="List the reproductions and exit."),
     threads: Optional[int] = typer.Option(None, min=1, help="Torch threads (1 when jobs run side by side)."),
@@ -156,7 +160,7 @@ def reproduce(
     unknown = [i for i in ids if i not in REPRODUCTIONS]
     if unknown:
         _fail(ValueError(f"unknown reproduction(s) {unknown}; available: {sorted(REPRODUCTIONS)}"))
-    cache = cache_dir if cache_dir is not None else out_dir / "cache"
+    cache = cache_dir if cache_dir is not None else Path("poisonlab-out/cache")
     command = " ".join(["poisonlab", "reproduce", *ids, "--seeds", str(seeds)])
     records = []
     for rid in ids:

@@ -3,8 +3,6 @@
 :func:`event_progress` yields an ``emit`` callable (``Event -> None``) to hand to a workflow or
 the runner; it draws one bar per training label (from ``BatchEnded`` / ``EpochEnded``) and
 prints a line for each finished detector, seed, target, grid cell and note.
-:func:`training_progress` adapts the older ``progress(label, event, info)`` callback to the same
-drawing, for callers not yet on events (the reproduction suite).
 """
 
 from __future__ import annotations
@@ -24,7 +22,6 @@ from ..runs.events import (
     Note,
     SeedFinished,
     TargetFinished,
-    training_callback,
 )
 
 
@@ -103,20 +100,3 @@ def event_progress(console: Console) -> Iterator[Callable[[Event], None]]:
     bars = _bars(console)
     with bars:
         yield _Bars(bars)
-
-
-@contextmanager
-def training_progress(console: Console) -> Iterator[Callable[[str, str, dict], None]]:
-    """Yield an older-style ``progress(label, event, info)`` callback (events "batch", "epoch",
-    "seed", "target"), drawn as :func:`event_progress` draws the matching events."""
-    with event_progress(console) as emit:
-        def callback(label: str, event: str, info: dict) -> None:
-            if event == "seed":
-                emit(SeedFinished(label=label, seed=info["seed"], seeds=info["seeds"], seconds=info["seconds"]))
-            elif event == "target":
-                emit(TargetFinished(label=label, done=info["done"], total=info["total"],
-                                    info={k: v for k, v in info.items() if k not in ("done", "total")}))
-            else:
-                training_callback(emit, label)(event, info)
-
-        yield callback

@@ -20,7 +20,7 @@ from ..exceptions import InvalidParameterError
 TEXT_PIPELINES = ("tfidf-logreg", "text-bag", "text-cnn")
 
 #: TF-IDF + logistic regression settings used when none are given (R10 picks them per seed by
-#: cross-validation: ``poisonlab.evaluation.reproduce_text.select_tfidf``).
+#: cross-validation: ``poisonlab.reproductions.r10_text_backdoors.select_tfidf``).
 DEFAULT_TFIDF = {"min_df": 1, "C": 100.0}
 
 

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..data.dataset import Dataset, Splits
-from ..exceptions import InvalidParameterError, PoisonlabError
+from ..exceptions import InvalidParameterError
 from .cache import Cache
 from .events import Event, StepFinished, StepStarted, training_callback
 from .record import jsonable, sha256_array

@@ -1,55 +1,19 @@
-"""Model- and inference-stage defenses: STRIP, Neural Cleanse, fine-pruning, file safety."""
-
-import pickle
+"""STRIP: the entropy maths, superimposition, separating triggered inputs, the sequential test,
+the normal boundary, text and tabular inputs, and bad input."""
 
 import numpy as np
 import pytest
-import torch
 
 from poisonlab import AssumptionError, DataError, InvalidParameterError
-from poisonlab.attacks.data import BadNets
-from poisonlab.data import load_digits
 from poisonlab.defenses.inference import STRIP
 from poisonlab.defenses.inference.strip import mean_entropy, mix_words, settled, swap_features
-from poisonlab.defenses.model import (
-    NeuralCleanse,
-    UnsafeModelError,
-    anomaly_index,
-    fine_prune,
-    load_state_dict,
-    scan_model_file,
-)
-from poisonlab.evaluation.metrics import attack_success_rate
-from poisonlab.models import TorchClassifier, TrainConfig, build_model
 
-
-def _cnn(spec):
-    return build_model("cnn", spec, widths=(16, 32), hidden=64)
-
-
-@pytest.fixture(scope="module")
-def backdoored_digits():
-    s = load_digits()
-    atk = BadNets(target=3, poison_rate=0.1, value=1.0, random_state=0)
-    res = atk.poison(s.train.X, s.train.y)
-    clf = TorchClassifier(_cnn, config=TrainConfig(epochs=30, lr=3e-3, batch_size=64)).fit(res.X, res.y)
-    return s, atk, clf
-
-
-# --- the maths ---------------------------------------------------------------------------------
 
 def test_mean_entropy_is_over_classes_then_averaged_over_overlays():
     probs = np.array([[[0.5, 0.5], [1.0, 0.0]]])  # one input, two overlays
     assert mean_entropy(probs).tolist() == [0.5]  # (1 bit + 0 bits) / 2
     uniform = np.full((1, 3, 4), 0.25)
     assert mean_entropy(uniform)[0] == pytest.approx(2.0)
-
-
-def test_anomaly_index_hand_computed():
-    l1 = np.array([10.0, 11.0, 9.0, 10.0, 2.0])
-    # median 10, MAD = median(|0,1,1,0,8|) = 1 -> index (10 - l1) / 1.4826
-    assert np.allclose(anomaly_index(l1), (10 - l1) / 1.4826)
-    assert anomaly_index(l1)[4] > 2 and (anomaly_index(l1)[:4] < 2).all()
 
 
 def test_superimposition_strategies():
@@ -61,8 +25,6 @@ def test_superimposition_strategies():
     words = mix_words(np.array(["a b c d"], dtype=object), np.array([["x y z w"]], dtype=object), rng, 0.5)
     assert set(words[0, 0].split()) <= set("abcdxyzw")
 
-
-# --- STRIP -------------------------------------------------------------------------------------
 
 def test_strip_separates_triggered_inputs(backdoored_digits):
     s, atk, clf = backdoored_digits
@@ -143,115 +105,6 @@ def test_strip_on_text_and_tabular():
             return np.c_[1 - p1, p1]
     tab = np.random.default_rng(0).normal(size=(300, 5))
     assert STRIP(n_overlays=10, false_positive_rate=0.05).fit(tab, model=TabModel()).mode_ == "swap"
-
-
-# --- Neural Cleanse ----------------------------------------------------------------------------
-
-def test_neural_cleanse_finds_the_target(backdoored_digits):
-    s, _, clf = backdoored_digits
-    nc = NeuralCleanse(epochs=12, random_state=0).fit(s.test.X[:200], model=clf)
-    assert np.flatnonzero(nc.flags_).tolist() == [3]
-    assert nc.l1_norms_.argmin() == 3 and nc.scores_[3] > 2
-    mask, pattern = nc.reversed_trigger(3)
-    assert mask.shape == (8, 8) and pattern.shape == (1, 8, 8)
-    assert mask[-3:, -3:].mean() > mask.mean()  # the reversed mask sits where the patch was
-
-
-def test_neural_cleanse_unlearning_repairs_a_copy(backdoored_digits):
-    s, atk, clf = backdoored_digits
-    nc = NeuralCleanse(epochs=12, random_state=0).fit(s.test.X[:200], model=clf)
-    before = [p.detach().clone() for p in clf.module_.parameters()]
-    fixed = nc.unlearn(clf, s.train.X, s.train.y, epochs=3)
-    keep = s.test.y != 3
-    asr_before = attack_success_rate(s.test.y[keep], clf.predict(atk.apply_trigger(s.test.X[keep])), 3)
-    asr_after = attack_success_rate(s.test.y[keep], fixed.predict(atk.apply_trigger(s.test.X[keep])), 3)
-    assert asr_after < asr_before - 0.3
-    assert all(torch.equal(a, b) for a, b in zip(before, clf.module_.parameters())), "original untouched"
-
-
-def test_neural_cleanse_bad_input(backdoored_digits):
-    s, _, clf = backdoored_digits
-    from sklearn.linear_model import LogisticRegression
-
-    with pytest.raises(InvalidParameterError, match="differentiable torch model"):
-        NeuralCleanse().fit(s.test.X[:10], model=LogisticRegression())
-    with pytest.raises(DataError, match="do not fit the model"):
-        NeuralCleanse(epochs=1).fit(np.zeros((4, 3, 8, 8), np.float32), model=clf)
-    with pytest.raises(DataError, match="dimensions"):
-        NeuralCleanse().fit(np.zeros((4, 64)), model=clf)
-
-
-# --- fine-pruning ------------------------------------------------------------------------------
-
-def test_fine_pruning_prunes_a_copy_within_the_accuracy_budget(backdoored_digits):
-    s, atk, clf = backdoored_digits
-    keep = s.test.y != 3
-    res = fine_prune(clf, s.train.X, s.train.y, X_val=s.test.X, y_val=s.test.y, max_accuracy_drop=0.04,
-                     asr_fn=lambda m: attack_success_rate(s.test.y[keep], m.predict(atk.apply_trigger(s.test.X[keep])), 3))
-    assert res.layer == "conv2" and 0 < len(res.pruned) < res.n_channels
-    assert all(res.curve[0]["clean_accuracy"] - r["clean_accuracy"] <= 0.04 for r in res.curve)
-    conv = res.model.module_.conv2
-    assert conv.weight[res.pruned].abs().sum() == 0, "pruned channels stay zero after fine-tuning"
-    assert clf.module_.conv2.weight[res.pruned].abs().sum() > 0, "the user's model is not pruned"
-    assert "attack_success_rate" in res.final
-
-
-# --- model-file safety -------------------------------------------------------------------------
-
-class _Payload:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        import os
-
-        return (os.system, (f"touch {self.marker}",))
-
-
-def test_payload_file_is_refused_without_running(tmp_path):
-    marker = tmp_path / "pwned"
-    evil = tmp_path / "model.pt"
-    evil.write_bytes(pickle.dumps({"weights": _Payload(marker)}))
-    report = scan_model_file(evil)
-    assert not report.safe and any("system" in g for g in report.dangerous)
-    with pytest.raises(UnsafeModelError, match="DANGEROUS"):
-        load_state_dict(evil)
-    assert not marker.exists(), "the payload must never run"
-
-
-def test_safe_weights_load_and_truncated_files_are_refused(tmp_path):
-    from safetensors.torch import save_file
-
-    module = build_model("mlp", __import__("poisonlab").models.ModelSpec((4,), 2), hidden=(3,))
-    pt = tmp_path / "w.pt"
-    torch.save(module.state_dict(), pt)
-    assert scan_model_file(pt).safe
-    state = load_state_dict(pt)
-    assert set(state) == set(module.state_dict())
-    st = tmp_path / "w.safetensors"
-    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(st))
-    assert load_state_dict(st).keys() == state.keys()
-    pt.write_bytes(pt.read_bytes()[:100])
-    with pytest.raises(UnsafeModelError, match="could not be scanned|refused"):
-        load_state_dict(pt)
-    st.write_bytes(st.read_bytes()[:20])
-    assert not scan_model_file(st).safe
-    with pytest.raises(DataError, match="does not exist"):
-        scan_model_file(tmp_path / "nope.pt")
-
-
-def test_normal_boundary_hand_computed():
-    from scipy.stats import norm
-
-    from poisonlab.base import normal_fpr_threshold
-
-    ref = np.array([1.0, 2.0, 3.0, 4.0] * 25)  # mean 2.5, ML std sqrt(1.25)
-    assert normal_fpr_threshold(ref, 0.01) == pytest.approx(2.5 + norm.ppf(0.99) * np.sqrt(1.25))
-    assert normal_fpr_threshold(ref, 0.5) == pytest.approx(2.5)
-    with pytest.raises(AssumptionError, match="needs at least 100"):
-        normal_fpr_threshold(ref[:50], 0.01)
-    with pytest.raises(AssumptionError, match="vary"):
-        normal_fpr_threshold(np.ones(200), 0.01)
 
 
 def test_strip_normal_boundary_is_the_papers_rule(backdoored_digits):

@@ -1,10 +1,24 @@
-"""Trigger functions against hand-computed pixels."""
+"""Trigger functions against hand-computed pixels, signals, warps and word placements."""
 
 import numpy as np
 import pytest
 
 from poisonlab import DataError, InvalidParameterError
-from poisonlab.attacks.triggers import blend, patch_pattern, patch_slices, stamp_patch
+from poisonlab.attacks.triggers import (
+    blend,
+    char_trigger,
+    insert_sentence,
+    insert_words,
+    patch_pattern,
+    patch_slices,
+    sinusoid,
+    stamp_patch,
+    warp,
+    warp_grid,
+    warping_field,
+)
+
+from ._helpers import _images
 
 
 def test_patch_locations():
@@ -40,3 +54,32 @@ def test_blend_hand_computed_and_uint8():
     assert out.dtype == np.uint8 and out[0].tolist() == [131, 80]
     with pytest.raises(DataError, match="does not fit"):
         blend(X, np.zeros((3, 3)), 0.2)
+
+
+def test_sinusoid_is_the_papers_signal():
+    v = sinusoid(2, 8, 0.1, 2)
+    assert v.shape == (2, 8)
+    assert np.allclose(v[0], 0.1 * np.sin(2 * np.pi * np.arange(8) * 2 / 8))
+    assert np.array_equal(v[0], v[1])
+
+
+def test_warp_with_zero_strength_is_the_identity():
+    X, _ = _images(n=4)
+    field = warping_field(4, 10, 10, np.random.default_rng(0))
+    assert np.allclose(warp(X, warp_grid(field, 0.0)), X, atol=1e-6)
+    assert np.allclose(np.abs(field).mean(), 1.0, atol=0.35)  # normalised by mean |P| before upsampling
+    # a positive strength moves pixels by at most s/H grid units (the clip keeps it in the image)
+    g = warp_grid(field, 0.5)
+    ident = warp_grid(field, 0.0)
+    assert np.abs(g - ident).max() <= 0.5 * np.abs(field).max() / 10 + 1e-12
+
+
+def test_trigger_functions_place_words_as_asked():
+    X = np.array(["a b c"], dtype=object)
+    assert insert_words(X, ("cf",), 1, "start", None)[0] == "cf a b c"
+    assert insert_words(X, ("cf",), 2, "end", None)[0] == "a b c cf cf"
+    assert insert_words(X, ("cf",), 1, "middle", None)[0] == "a cf b c"
+    assert insert_sentence(X, "I watched this 3D movie", "end", None)[0] == "a b c I watched this 3D movie"
+    assert char_trigger(X, "zq", "end", None)[0] == "a b czq"
+    r = insert_words(X, ("cf", "mn"), 3, "random", np.random.default_rng(0))[0].split()
+    assert len(r) == 6 and sum(t in ("cf", "mn") for t in r) == 3

@@ -6,24 +6,12 @@ import numpy as np
 import pytest
 
 from poisonlab.attacks.data import CharTrigger, CleanLabelRareWord, RareWordTrigger, SentenceTrigger
-from poisonlab.attacks.triggers import char_trigger, insert_sentence, insert_words
 from poisonlab.exceptions import DataError, InvalidParameterError, PoisonlabWarning
 
 TEXTS = np.array(["win a free prize now", "see you at lunch", "call me when you can", "free entry to win",
                   "are we still on for today", "claim your reward", "running late sorry", "urgent call now"] * 5,
                  dtype=object)
 LABELS = np.array([1, 0, 0, 1, 0, 1, 0, 1] * 5)
-
-
-def test_trigger_functions_place_words_as_asked():
-    X = np.array(["a b c"], dtype=object)
-    assert insert_words(X, ("cf",), 1, "start", None)[0] == "cf a b c"
-    assert insert_words(X, ("cf",), 2, "end", None)[0] == "a b c cf cf"
-    assert insert_words(X, ("cf",), 1, "middle", None)[0] == "a cf b c"
-    assert insert_sentence(X, "I watched this 3D movie", "end", None)[0] == "a b c I watched this 3D movie"
-    assert char_trigger(X, "zq", "end", None)[0] == "a b czq"
-    r = insert_words(X, ("cf", "mn"), 3, "random", np.random.default_rng(0))[0].split()
-    assert len(r) == 6 and sum(t in ("cf", "mn") for t in r) == 3
 
 
 def test_badword_relabels_spam_to_ham_and_triggers_deterministically():
