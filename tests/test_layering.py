@@ -19,8 +19,9 @@ FORBIDDEN = {
     "federated": {"runs", "reproductions", "cli", "reports"},
     "provenance": {"runs", "reproductions", "cli", "reports"},
     "monitoring": {"runs", "reproductions", "cli", "reports"},
-    "runs": {"reproductions", "cli"},
-    "reports": {"runs", "reproductions", "cli"},
+    "runs": {"reproductions", "cli", "reports"},
+    "reproductions": {"cli", "reports"},
+    "reports": {"cli"},
 }
 
 

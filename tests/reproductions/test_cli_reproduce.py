@@ -3,45 +3,24 @@ the default cache folder, and the per-target lines R7/R8 print."""
 
 import json
 
-import pytest
 from typer.testing import CliRunner
 
 import poisonlab.reproductions as reproductions
 from poisonlab.cli.main import app
 from poisonlab.reproductions import Reproduction
-from poisonlab.reproductions.common import mean_std
 
 runner = CliRunner()
 
 
-@pytest.fixture
-def dummy(monkeypatch):
-    seen = {}
-
-    def summarize(runs):
-        acc = mean_std([r["acc"] for r in runs])
-        return {"measured": {"accuracy": acc}, "passed": acc["mean"] > 0.5, "verdict": f"{acc['mean']:.2f}"}
-
-    def run(seed, ctx):
-        seen["cache_dir"], seen["threads"] = ctx.cache_dir, ctx.threads
-        return {"acc": 0.6 + 0.1 * seed}
-
-    reps = {**reproductions.REPRODUCTIONS,
-            "R900": Reproduction("R900", "dummy", "s", "p", "t", run=run, summarize=summarize, minutes=2.5,
-                                 data=("digits",)),
-            "R901": Reproduction("R901", "failing", "s", "p", "t", run=lambda seed, ctx: {"acc": 0.1},
-                                 summarize=summarize, minutes=0.1, data=("digits",))}
-    monkeypatch.setattr(reproductions, "REPRODUCTIONS", reps)
-    return seen
-
-
-def test_writes_json_and_a_table_of_everything_in_the_folder(dummy, tmp_path):
+def test_writes_json_and_a_table_of_everything_in_the_folder(stand_ins, tmp_path):
     r = runner.invoke(app, ["reproduce", "R900", "--seeds", "2", "--out-dir", str(tmp_path), "--threads", "1"])
     assert r.exit_code == 0, r.output
     rec = json.loads((tmp_path / "R900.json").read_text())
     assert rec["command"] == "poisonlab reproduce R900 --seeds 2"
     assert rec["kind"] == "reproduction" and rec["seeds"] == 2 and not rec["partial"] and rec["fingerprint"]
-    assert dummy["cache_dir"] == tmp_path / "cache" and dummy["threads"] == 1
+    from pathlib import Path
+
+    assert stand_ins[-1].cache_dir == Path("poisonlab-out/cache") and stand_ins[-1].threads == 1
     r = runner.invoke(app, ["reproduce", "R901", "--seeds", "1", "--out-dir", str(tmp_path),
                             "--cache-dir", str(tmp_path / "models")])
     assert r.exit_code == 1, "a missed target fails the command"
@@ -49,7 +28,7 @@ def test_writes_json_and_a_table_of_everything_in_the_folder(dummy, tmp_path):
     assert "| R900 | dummy |" in table and "| R901 | failing |" in table and "MISS" in table
 
 
-def test_the_json_is_written_after_every_seed(dummy, tmp_path, monkeypatch):
+def test_the_json_is_written_after_every_seed(stand_ins, tmp_path, monkeypatch):
     """Stopped after seed 1 of 3, the folder still holds seed 0's record."""
     from poisonlab.exceptions import DataError
 
@@ -69,7 +48,7 @@ def test_the_json_is_written_after_every_seed(dummy, tmp_path, monkeypatch):
     assert rec["seeds"] == 1 and rec["partial"] and calls == [0]
 
 
-def test_list_shows_minutes_data_and_target(dummy):
+def test_list_shows_minutes_data_and_target(stand_ins):
     r = runner.invoke(app, ["reproduce", "--list"], terminal_width=250)
     assert r.exit_code == 0
     line = next(ln for ln in r.output.splitlines() if "R900" in ln)

@@ -4,36 +4,13 @@ import pytest
 
 import poisonlab.reproductions as reproductions
 from poisonlab.reproductions import Reproduction, run_reproduction
-from poisonlab.reproductions.common import mean_std
 from poisonlab.runs.events import SeedFinished
 from poisonlab.runs.record import RECORD_VERSION, fingerprint
 
-
-def _summarize(runs):
-    acc = mean_std([r["acc"] for r in runs])
-    return {"measured": {"accuracy": acc}, "passed": acc["mean"] > 0.5, "verdict": f"{acc['mean']:.2f}"}
+from .conftest import summarize_accuracy
 
 
-@pytest.fixture
-def tiny(monkeypatch):
-    """Two stand-in reproductions (no data, no training) in place of the registry; each run
-    notes the context it was handed."""
-    seen = []
-
-    def run(seed, ctx):
-        seen.append(ctx)
-        return {"acc": 0.6 + 0.1 * seed}
-
-    reps = {**reproductions.REPRODUCTIONS,
-            "R900": Reproduction("R900", "dummy", "s", "p", "t", run=run, summarize=_summarize, minutes=0.1,
-                                 data=("digits",)),
-            "R901": Reproduction("R901", "failing", "s", "p", "t", run=lambda seed, ctx: {"acc": 0.1},
-                                 summarize=_summarize, minutes=0.1, data=("digits",))}
-    monkeypatch.setattr(reproductions, "REPRODUCTIONS", reps)
-    return seen
-
-
-def test_record_is_a_run_record_with_the_suites_fields(tiny):
+def test_record_is_a_run_record_with_the_suites_fields(stand_ins):
     r = run_reproduction("R900", seeds=2, threads=1)
     assert [s["seed"] for s in r["per_seed"]] == [0, 1]
     assert r["measured"]["accuracy"]["mean"] == pytest.approx(0.65) and r["passed"] and not r["partial"]
@@ -52,7 +29,7 @@ def test_record_is_a_run_record_with_the_suites_fields(tiny):
     assert again["fingerprint"] == r["fingerprint"] and len(again["timings"]["per_seed"]) == 2
 
 
-def test_the_table_renders_new_and_old_records(tiny):
+def test_the_table_renders_new_and_old_records(stand_ins):
     import json
     from pathlib import Path
 
@@ -63,7 +40,7 @@ def test_the_table_renders_new_and_old_records(tiny):
     assert "| R9 | Label flipping" in md and "| R900 | dummy |" in md and "PASS: 0.60" in md
 
 
-def test_bad_arguments_are_one_line_errors(tiny):
+def test_bad_arguments_are_one_line_errors(stand_ins):
     with pytest.raises(ValueError, match="unknown reproduction 'R999'"):
         run_reproduction("R999")
     with pytest.raises(ValueError, match="seeds must be a positive int"):
@@ -72,7 +49,7 @@ def test_bad_arguments_are_one_line_errors(tiny):
         run_reproduction("R900", threads=0)
 
 
-def test_on_seed_gets_the_record_after_every_seed_and_events_follow(tiny):
+def test_on_seed_gets_the_record_after_every_seed_and_events_follow(stand_ins):
     """A stopped long run keeps what it measured: on_seed gets the record after each seed."""
     seen, events = [], []
     final = run_reproduction("R900", seeds=3, on_seed=lambda r: seen.append((r["seeds"], r["partial"])),
@@ -83,24 +60,24 @@ def test_on_seed_gets_the_record_after_every_seed_and_events_follow(tiny):
     assert [(e.label, e.seed, e.seeds) for e in finished] == [("R900", 0, 3), ("R900", 1, 3), ("R900", 2, 3)]
 
 
-def test_without_a_cache_dir_a_temporary_one_lives_for_the_run_only(tiny, tmp_path):
+def test_without_a_cache_dir_a_temporary_one_lives_for_the_run_only(stand_ins, tmp_path):
     run_reproduction("R900", seeds=2)
-    ctx0, ctx1 = tiny
+    ctx0, ctx1 = stand_ins
     assert ctx0 is ctx1, "one context for all seeds of a run"
     assert not ctx0.cache_dir.exists(), "the temporary cache folder is removed at the end"
     run_reproduction("R900", seeds=1, cache_dir=tmp_path / "cache", data_dir=tmp_path)
-    ctx = tiny[-1]
+    ctx = stand_ins[-1]
     assert ctx is not ctx0, "nothing is shared between runs"
     assert ctx.cache_dir == tmp_path / "cache" and ctx.data_dir == tmp_path
 
 
-def test_threads_are_fixed_for_the_run_and_restored(tiny, monkeypatch):
+def test_threads_are_fixed_for_the_run_and_restored(stand_ins, monkeypatch):
     import torch
 
     before = torch.get_num_threads()
     seen = []
     monkeypatch.setitem(reproductions.REPRODUCTIONS, "R902", Reproduction(
-        "R902", "t", "s", "p", "t", summarize=_summarize,
+        "R902", "t", "s", "p", "t", summarize=summarize_accuracy,
         run=lambda seed, ctx: seen.append((torch.get_num_threads(), ctx.threads)) or {"acc": 1.0}))
     run_reproduction("R902", seeds=1, threads=2)
     assert seen == [(2, 2)] and torch.get_num_threads() == before

@@ -3,7 +3,11 @@
 import numpy as np
 
 from poisonlab.data.dataset import Dataset, Splits
-from poisonlab.reproductions.r10_text_backdoors import TFIDF_GRID, select_tfidf, text_backdoor_grid
+from poisonlab.reproductions.r10_text_backdoors import (
+    TFIDF_GRID,
+    select_tfidf,
+    text_backdoor_grid,
+)
 from poisonlab.runs.events import StepFinished
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..data.dataset import Dataset
 from ..models.adapters import TorchClassifier
-from ..models.architectures import DEFAULT_ARCHITECTURE, model_factory  # noqa: F401 (moved to models)
+from ..models.architectures import DEFAULT_ARCHITECTURE, default_architecture_for, model_factory  # noqa: F401
 from ..models.training import TrainConfig
 from .metrics import backdoor_metrics
 
@@ -57,6 +57,8 @@ def run_backdoor(train: Dataset, test: Dataset, attack: Any, *, architecture: st
     what it did) plus the trained models under ``"models"``, which a caller drops before saving.
     """
     config = config or TrainConfig()
+    # the default follows the data: waveforms (what audio triggers poison) get the waveform model
+    architecture = architecture or default_architecture_for(train.modality, train.X)
     t0 = time.perf_counter()
     res = attack.poison(train.X, train.y, **(poison_kwargs or {}))
     poison_s = time.perf_counter() - t0
@@ -64,11 +66,11 @@ def run_backdoor(train: Dataset, test: Dataset, attack: Any, *, architecture: st
         "dataset": train.name,
         "n_train": len(train),
         "n_test": len(test),
-        "attack": {"name": type(attack).__name__, "params": _jsonable(attack.get_params()),
+        "attack": {"name": type(attack).__name__, "params": describe(attack.get_params()),
                    "n_poison": res.n_poison, "poison_seconds": poison_s,
-                   **{k: _jsonable(v) for k, v in res.info.items() if k != "attack"}},
+                   **{k: describe(v) for k, v in res.info.items() if k != "attack"}},
         "train_config": config.to_dict(),
-        "architecture": architecture or DEFAULT_ARCHITECTURE[train.modality],
+        "architecture": architecture,
     }
     models = {}
     runs = [("poisoned", res.X, res.y)]
@@ -85,18 +87,20 @@ def run_backdoor(train: Dataset, test: Dataset, attack: Any, *, architecture: st
     return out
 
 
-def _jsonable(v: Any) -> Any:
+def describe(v: Any) -> Any:
+    """JSON-friendly attack parameters and facts: numbers as numbers, arrays and objects (models,
+    encoders, callbacks) named, not serialised."""
     if isinstance(v, np.ndarray):
         return f"<array shape={list(v.shape)}>"
     if isinstance(v, (np.integer, np.floating)):
         return v.item()
     if isinstance(v, (tuple, list)):
-        return [_jsonable(x) for x in v]
+        return [describe(x) for x in v]
     if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
+        return {str(k): describe(x) for k, x in v.items()}
     if v is None or isinstance(v, (bool, int, float, str)):
         return v
-    return f"<{type(v).__name__}>"  # models, encoders, callbacks: named, not serialised
+    return f"<{type(v).__name__}>"
 
 
 def retrain_comparison(train: Dataset, keep: np.ndarray, test: Dataset, *, attack: Any = None,
@@ -107,6 +111,7 @@ def retrain_comparison(train: Dataset, keep: np.ndarray, test: Dataset, *, attac
     from .metrics import clean_accuracy
 
     config = config or TrainConfig()
+    architecture = architecture or default_architecture_for(train.modality, train.X)
     keep = np.asarray(keep, dtype=bool)
     out: dict[str, Any] = {"n_removed": int((~keep).sum()), "n_kept": int(keep.sum())}
     for label, ds in (("before", train), ("after", train.subset(keep))):

@@ -208,8 +208,28 @@ ARCHITECTURES = {
     "text-cnn": lambda s, **kw: TextCNN(s.vocab_size, s.n_classes, **kw),
 }
 
-#: The architecture each modality uses when the user names none.
+#: The architecture each modality uses when the user names none (audio: for spectrograms; raw
+#: waveforms get "audio-wave-cnn", see :func:`default_architecture_for`).
 DEFAULT_ARCHITECTURE = {"image": "cnn", "tabular": "mlp", "audio": "audio-cnn", "text": "text-bag"}
+
+
+def default_architecture_for(modality: str, X: Any = None) -> str:
+    """The reference architecture for data of ``modality`` shaped like ``X``.
+
+    :data:`DEFAULT_ARCHITECTURE`, except that audio given as raw waveforms ``(N, T)`` -- what
+    audio triggers poison -- gets ``"audio-wave-cnn"``, which computes its own log-mel
+    spectrogram; spectrograms ``(N, 1, n_mels, frames)`` get ``"audio-cnn"``.
+
+    >>> import numpy as np
+    >>> default_architecture_for("audio", np.zeros((4, 8000))), default_architecture_for("audio")
+    ('audio-wave-cnn', 'audio-cnn')
+    """
+    if modality not in DEFAULT_ARCHITECTURE:
+        raise InvalidParameterError(f"modality must be one of {sorted(DEFAULT_ARCHITECTURE)} to pick "
+                                    f"a default architecture; got {modality!r}")
+    if modality == "audio" and X is not None and np.ndim(X) == 2:
+        return "audio-wave-cnn"
+    return DEFAULT_ARCHITECTURE[modality]
 
 
 def build_model(name: str, spec: ModelSpec, **kwargs) -> nn.Module:

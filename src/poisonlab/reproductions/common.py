@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from ..evaluation.experiment import describe
 from ..runs.events import Event, training_callback
 from ..runs.scenario import Scenario
 
@@ -138,21 +139,6 @@ def mnist_scenario(name: str, seed: int, *, attack: str, params: Mapping[str, An
         "threads": threads,
     })
 
-
-def describe(value: Any) -> Any:
-    """JSON-friendly attack parameters: arrays and objects named, not serialised (the layout of
-    the records written before the run layer)."""
-    if isinstance(value, np.ndarray):
-        return f"<array shape={list(value.shape)}>"
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    if isinstance(value, (tuple, list)):
-        return [describe(x) for x in value]
-    if isinstance(value, dict):
-        return {str(k): describe(x) for k, x in value.items()}
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return f"<{type(value).__name__}>"
 
 
 def backdoor_output(cell: Any, *, validation: Any = None) -> dict[str, Any]:

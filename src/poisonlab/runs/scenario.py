@@ -265,16 +265,7 @@ class Scenario(_Strict):
     @classmethod
     def _defenses(cls, v: Defenses) -> Defenses:
         for stage, kind in DEFENSE_STAGES.items():
-            comps = getattr(v, stage)
-            for i, comp in enumerate(comps):
-                try:
-                    _check_component(comp, kind)
-                    _check_stage(comp.name, kind, stage)
-                except _ParamError as exc:
-                    raise _ParamError(f"{stage}[{i}].params" + (f".{exc.param}" if exc.param else ""),
-                                      str(exc)) from exc
-                except PoisonlabError as exc:
-                    raise _ParamError(f"{stage}[{i}].name", str(exc)) from exc
+            _check_list(getattr(v, stage), kind, prefix=stage, stage=stage)
         return v
 
     @field_validator("metrics")
@@ -307,20 +298,8 @@ class Scenario(_Strict):
     def _sweep(cls, v: Sweep | None) -> Sweep | None:
         if v is None:
             return v
-        try:
-            _check_list(v.attacks, "attack")
-        except _ParamError as exc:
-            raise _ParamError(f"attacks{exc.param}" if exc.param and exc.param.startswith("[") else exc.param,
-                              str(exc)) from exc
-        for i, comp in enumerate(v.detectors):
-            try:
-                _check_component(comp, "detector")
-                _check_stage(comp.name, "detector", "data")
-            except _ParamError as exc:
-                raise _ParamError(f"detectors[{i}].params" + (f".{exc.param}" if exc.param else ""),
-                                  str(exc)) from exc
-            except PoisonlabError as exc:
-                raise _ParamError(f"detectors[{i}].name", str(exc)) from exc
+        _check_list(v.attacks, "attack", prefix="attacks")
+        _check_list(v.detectors, "detector", prefix="detectors", stage="data")
         return v
 
     @model_validator(mode="after")
@@ -364,14 +343,20 @@ class Scenario(_Strict):
         return json.loads(self.model_dump_json())
 
 
-def _check_list(comps: list[Component], kind: str) -> list[Component]:
+def _check_list(comps: list[Component], kind: str, *, prefix: str = "",
+                stage: str | None = None) -> list[Component]:
+    """Check each component (and its stage); errors name ``prefix[i].name`` or
+    ``prefix[i].params.<param>`` relative to the validated field."""
     for i, comp in enumerate(comps):
         try:
             _check_component(comp, kind)
+            if stage is not None:
+                _check_stage(comp.name, kind, stage)
         except _ParamError as exc:
-            raise _ParamError(f"[{i}].params" + (f".{exc.param}" if exc.param else ""), str(exc)) from exc
+            raise _ParamError(f"{prefix}[{i}].params" + (f".{exc.param}" if exc.param else ""),
+                              str(exc)) from exc
         except PoisonlabError as exc:
-            raise _ParamError(f"[{i}].name", str(exc)) from exc
+            raise _ParamError(f"{prefix}[{i}].name", str(exc)) from exc
     return comps
 
 
