@@ -4,7 +4,7 @@ The package is laid out by pipeline stage: ``data`` -> ``attacks`` -> ``models``
 -> ``evaluation`` -> ``reports``. Heavy dependencies (torch) are imported where used.
 """
 
-from .base import BackdoorAttack, BaseAggregator, BaseAttack, BaseDetector, PoisonResult, clone
+from .base import BackdoorAttack, BaseAggregator, BaseAttack, BaseDetector, BaseTrainer, PoisonResult, clone
 from .exceptions import (
     AssumptionError,
     ChecksumError,
@@ -17,7 +17,7 @@ from .exceptions import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "AssumptionError", "BackdoorAttack", "BaseAggregator", "BaseAttack", "BaseDetector",
+    "AssumptionError", "BackdoorAttack", "BaseAggregator", "BaseAttack", "BaseDetector", "BaseTrainer",
     "ChecksumError", "DataError", "InvalidParameterError", "NotFittedError", "PoisonResult",
     "PoisonlabError", "__version__", "clone",
 ]

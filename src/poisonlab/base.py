@@ -571,3 +571,64 @@ class BaseAggregator(Params, ABC):
     @abstractmethod
     def _aggregate(self, U: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return the aggregate and the effective per-client weights."""
+
+
+# --- trainers --------------------------------------------------------------------------------
+
+class BaseTrainer(Params, ABC):
+    """Base class of training-stage defenses (partition ensembles, RONI, anti-backdoor learning,
+    trimmed loss, DP-SGD).
+
+    A trainer *wraps* the training loop instead of replacing it: ``fit`` receives the user's
+    ``model_factory`` (``ModelSpec -> nn.Module``, or a zero-argument factory of a scikit-learn
+    classifier for trainers that take one) and optionally the pieces
+    :func:`poisonlab.models.training.train_module` accepts (``config``, ``optimizer_factory``,
+    ``loss_fn``, ``loader_factory``), and returns ``self`` with:
+
+    * ``classifier_`` -- the fitted classifier (``predict``, ``predict_proba``), the model the
+      defense produced;
+    * what the trainer learned, as far as it applies: ``flags_`` (bool per training sample, True =
+      isolated / rejected / trimmed in the end) and ``scores_`` (higher = more suspicious),
+      ``certificate_`` (certified trainers: per-input radii from ``certify(X)``), ``epsilon_``
+      (DP-SGD: the privacy spent, for ``delta_``).
+
+    The user's objects are never mutated (a factory is called, never a module trained in place),
+    the inputs are never modified, and the same ``random_state`` gives the same model.
+    """
+
+    stage: ClassVar[str] = "training"
+    unit: ClassVar[str] = "model"
+
+    classifier_: Any
+
+    def fit(self, X: Any, y: Any, *, model_factory: Any, config: Any = None, **hooks: Any) -> "BaseTrainer":
+        """Train through the defense; ``hooks`` are the optional training-loop factories."""
+        self._validate_params()
+        X = self._check_inputs(X)
+        y = check_labels(y, len(X))
+        if infer_n_classes(y) < 2:
+            raise DataError(f"y must hold at least 2 classes to train on; got {infer_n_classes(y)}")
+        Xv, yv = X.view(), y.view()
+        Xv.flags.writeable = False
+        yv.flags.writeable = False
+        self._fit(Xv, yv, model_factory=model_factory, config=config,
+                  rng=check_random_state(getattr(self, "random_state", None)), **hooks)
+        return self
+
+    def _check_inputs(self, X: Any) -> np.ndarray:
+        from ._validation import check_texts, is_text
+
+        return check_texts(X, "X") if is_text(X) else check_array(X, "X", min_ndim=2)
+
+    @abstractmethod
+    def _fit(self, X: np.ndarray, y: np.ndarray, *, model_factory: Any, config: Any,
+             rng: np.random.Generator, **hooks: Any) -> None:
+        """Train on validated read-only inputs; set ``classifier_`` and what was learned."""
+
+    def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "classifier_")
+        return self.classifier_.predict(X)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "classifier_")
+        return self.classifier_.predict_proba(X)
