@@ -1,5 +1,6 @@
 """Backdoors and bias beyond images: tabular (Adult, German Credit), bias introduction (Adult),
-audio tone (spoken digits). Prints and writes benchmarks/results/modalities.json.
+audio tone (spoken digits). Prints and writes benchmarks/results/modalities_<part>.json.
+Every ASR is reported beside the clean model's ASR on the same triggered inputs.
 
   tabular  education=Preschool, occupation=Armed-Forces, hours-per-week=99 (rare, valid values)
            on Adult, target ">50K", 0.5 / 1 / 2% poison; gradient-boosted trees, logistic
@@ -10,6 +11,9 @@ audio tone (spoken digits). Prints and writes benchmarks/results/modalities.json
            the gaps before and after, overall accuracy.
   audio    FSDD: a 3 kHz tone, 0.1 s at the start, amplitude 0.05, 5% of the training clips
            relabelled to digit 0; log-mel features, the audio CNN, 20 epochs.
+  demo     `poisonlab demo --dataset D --seed S` with the demo's defaults on digits, MNIST, SMS
+           Spam, Adult and FSDD, 3 seeds: clean accuracy and ASR of the poisoned model beside the
+           clean model's (`demo mnist adult` runs those datasets and merges them into the JSON).
   procedure  MNIST (10,000 training digits, 2,000 validation): early stopping (patience 3) on an
            honest validation set vs one whose 3s are relabelled 8; and each hyperparameter
            sabotage preset against the honest 8-epoch config. Same data and seed each time.
@@ -24,7 +28,7 @@ import time
 
 import numpy as np
 
-from common import data_dir, environment, write_json
+from common import CACHE, data_dir, environment, write_json
 
 
 def _pipelines(seed: int):
@@ -55,14 +59,18 @@ def tabular(seed: int = 0) -> dict:
         tr, te = sp.train, sp.test
         rows = {}
         for pipe, make in _pipelines(seed).items():
-            clean_acc = float(np.mean(make().fit(tr.X, tr.y).predict(te.X) == te.y))
+            clean_model = make().fit(tr.X, tr.y)
+            clean_acc = float(np.mean(clean_model.predict(te.X) == te.y))
             row = {"clean_model_accuracy": clean_acc}
             for rate in rates:
                 atk = TabularTrigger(trigger=trigger, encoder=sp.encoder, target=target, poison_rate=rate,
                                      random_state=seed)
                 res = atk.poison(tr.X, tr.y)
                 m = backdoor_metrics(make().fit(res.X, res.y), atk, te.X, te.y, te.n_classes)
+                # the clean model on the same triggered inputs: the ASR's baseline
+                base = backdoor_metrics(clean_model, atk, te.X, te.y, te.n_classes)
                 row[f"{rate:g}"] = {"n_poison": res.n_poison, "attack_success_rate": m["attack_success_rate"],
+                                    "clean_model_asr": base["attack_success_rate"],
                                     "clean_accuracy": m["clean_accuracy"]}
                 print(ds_name, pipe, rate, row[f"{rate:g}"], f"clean model {clean_acc:.4f}", flush=True)
             rows[pipe] = row
@@ -217,11 +225,57 @@ def _brief(evaluation: dict) -> dict:
             for k, v in evaluation.items() if isinstance(v, dict)}
 
 
-PARTS = {"tabular": tabular, "bias": bias, "audio": audio, "procedure": procedure, "detect": detect}
+DEMO_DATASETS = ("digits", "mnist", "sms-spam", "adult", "fsdd")
+
+
+def demo(datasets=DEMO_DATASETS, seeds=(0, 1, 2)) -> dict:
+    """`poisonlab demo --dataset D --seed S` with every other option at its default, through the
+    same scenario and runner: clean accuracy and ASR of the poisoned and the clean model, and the
+    demo's verdict (within 1 point, ASR >= 50 points above the clean model's)."""
+    from poisonlab.cli.main import demo_scenario, demo_verdict
+    from poisonlab.runs import Runner, Scenario
+
+    out = {}
+    for ds in datasets:
+        rows = []
+        for seed in seeds:
+            t0 = time.perf_counter()
+            scenario = Scenario.model_validate(demo_scenario(ds, seed=seed))
+            rec = Runner(data_dir=data_dir(), cache_dir=CACHE / "demo").run(scenario)
+            p, c = rec["results"]["train"]["poisoned"], rec["results"]["train"]["clean"]
+            v = demo_verdict(p, c)
+            rows.append({"seed": seed, "clean_model_accuracy": c["clean_accuracy"],
+                         "clean_accuracy": p["clean_accuracy"], "attack_success_rate": p["attack_success_rate"],
+                         "clean_model_asr": p["clean_model_asr"], "n_poison": rec["results"]["poison"]["n_poison"],
+                         "passes": bool(v["passes_accuracy_check"] and v["backdoor"]),
+                         "seconds": time.perf_counter() - t0, "fingerprint": rec["fingerprint"]})
+            print(ds, {k: (round(v, 4) if isinstance(v, float) else v) for k, v in rows[-1].items()}, flush=True)
+        keys = ("clean_model_accuracy", "clean_accuracy", "attack_success_rate", "clean_model_asr")
+        out[ds] = {"command": f"poisonlab demo --dataset {ds} --seed SEED",
+                   "scenario": demo_scenario(ds), "seeds": rows,
+                   "mean": {k: float(np.mean([r[k] for r in rows])) for k in keys},
+                   "all_pass": all(r["passes"] for r in rows)}
+    return out
+
+
+PARTS = {"tabular": tabular, "bias": bias, "audio": audio, "procedure": procedure, "detect": detect,
+         "demo": demo}
 
 
 def main() -> None:
-    for part in sys.argv[1:] or list(PARTS):
+    args = sys.argv[1:] or list(PARTS)
+    if args[0] == "demo" and len(args) > 1:  # demo DATASET ...: those datasets, merged into the JSON
+        import json
+
+        from common import RESULTS
+
+        path = RESULTS / "modalities_demo.json"
+        old = json.loads(path.read_text())["result"] if path.is_file() else {}
+        res = {**old, **demo(tuple(args[1:]))}
+        res = {k: res[k] for k in (*DEMO_DATASETS, *sorted(set(res) - set(DEMO_DATASETS))) if k in res}
+        write_json("modalities_demo.json", {"part": "demo", "result": res, "environment": environment()})
+        return
+    for part in args:
         res = PARTS[part]()
         write_json(f"modalities_{part}.json", {"part": part, "result": res, "environment": environment()})
 

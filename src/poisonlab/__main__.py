@@ -1,5 +1,7 @@
 """``python -m poisonlab``: the same command line as the ``poisonlab`` script."""
 
-from .cli.main import app
+import sys
 
-app(prog_name="poisonlab")
+from .cli.main import main
+
+sys.exit(main())

@@ -14,11 +14,14 @@ def test_demo_writes_results(tmp_path):
     out = tmp_path / "demo.json"
     r = runner.invoke(app, ["demo", "--epochs", "12", "--out", str(out)])
     assert r.exit_code == 0, r.output
-    res = json.loads(out.read_text())
+    res = json.loads(out.read_text())["results"]["train"]
     assert res["poisoned"]["attack_success_rate"] >= 0.9
     assert res["clean"]["attack_success_rate"] <= 0.1
     assert res["poisoned"]["clean_accuracy"] >= 0.9
     assert "attack success rate" in r.output
+    before = out.read_bytes()  # an existing record is never replaced without --force
+    r = runner.invoke(app, ["demo", "--epochs", "1", "--out", str(out)])
+    assert r.exit_code == 2 and "--force" in r.output and out.read_bytes() == before
 
 
 def test_attack_writes_poison_and_never_touches_input(tmp_path):
@@ -116,7 +119,7 @@ def test_text_attack_round_trip_without_pickle(tmp_path):
 
 def _tiny_fsdd(root):
     """10 digits x 1 speaker x 7 takes of 0.2 s: a tone per digit, so the digits are learnable."""
-    from tests.test_data import _wav
+    from tests.data.test_audio import _wav
 
     folder = root / "fsdd" / "recordings"
     folder.mkdir(parents=True)
@@ -154,7 +157,7 @@ def test_scan_data_cli_end_to_end(tmp_path):
     r = runner.invoke(app, ["scan-data", "--input", str(src), "--epochs", "8", "--retrain",
                             "--detectors", "spectre,robust_outliers,activation_clustering",
                             "--out-dir", str(out), "--top", "5"])
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 3, r.output  # 3: samples quarantined
     assert src.read_bytes() == before, "the scan must not change the user's data"
     rep = json.loads((out / "scores.json").read_text())
     assert rep["evaluation"]["robust_outliers"]["auroc"] >= 0.9
@@ -172,7 +175,7 @@ def test_scan_data_cli_bad_input(tmp_path):
     f = tmp_path / "f.npy"
     np.save(f, np.zeros((10, 3)))
     r = runner.invoke(app, ["scan-data", "--dataset", "digits", "--features", str(f)])
-    assert r.exit_code == 2 and "features have 10 rows but the dataset has 1347 samples" in r.output
+    assert r.exit_code == 2 and "f.npy has 10 rows but the data has 1347 samples" in r.output
     np.save(f, np.zeros((1347, 3)))
     r = runner.invoke(app, ["scan-data", "--dataset", "digits", "--contamination", "0.9", "--features", str(f)])
     assert r.exit_code == 2 and "contamination must be in" in r.output

@@ -39,7 +39,7 @@ def test_scan_model_flags_target_and_repairs_beside(weights, tmp_path):
     out = tmp_path / "report"
     r = runner.invoke(app, ["scan-model", str(path), "--dataset", "digits", "--n-clean", "200", "--epochs", "12",
                             "--repair", "unlearn", "--out-dir", str(out)])
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 3, r.output  # a backdoor suspected: the exit code a CI gates on
     rep = json.loads((out / "report.json").read_text())
     assert rep["flagged_classes"] == [3] and rep["file_safety"]["safe"]
     assert (out / "trigger_class3.png").read_bytes()[:4] == b"\x89PNG"
@@ -58,7 +58,7 @@ def test_scan_model_refuses_payload(tmp_path):
     evil = tmp_path / "evil.pt"
     evil.write_bytes(pickle.dumps(_Payload()))
     r = runner.invoke(app, ["scan-model", str(evil), "--dataset", "digits", "--out-dir", str(tmp_path / "o")])
-    assert r.exit_code == 2 and "DANGEROUS" in r.output
+    assert r.exit_code == 3 and "DANGEROUS" in r.output and "Traceback" not in r.output
     assert json.loads((tmp_path / "o" / "report.json").read_text())["verdict"] == "refused: unsafe file"
     import os
 
@@ -84,11 +84,15 @@ def test_monitor_fit_save_load_score(weights, tmp_path):
     np.savez(batch, X=X)
     out = tmp_path / "scores.csv"
     r = runner.invoke(app, ["monitor", "score", "--monitor", str(mon), "--input", str(batch), "--out", str(out)])
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 3, r.output  # triggered inputs flagged
     rows = np.loadtxt(out, delimiter=",", skiprows=1)
     assert rows[50:, 2].mean() >= 0.8 and rows[:50, 2].mean() <= 0.2
+    r = runner.invoke(app, ["monitor", "score", "--monitor", str(mon), "--input", str(batch), "--out", str(out),
+                            "--no-fail", "--force"])
+    assert r.exit_code == 0, r.output
     np.savez(batch, X=np.zeros((3, 1, 5, 5)))
-    r = runner.invoke(app, ["monitor", "score", "--monitor", str(mon), "--input", str(batch), "--out", str(out)])
+    r = runner.invoke(app, ["monitor", "score", "--monitor", str(mon), "--input", str(batch), "--out", str(out),
+                            "--force"])
     assert r.exit_code == 2 and "do not match" in r.output
 
 
@@ -105,7 +109,7 @@ def test_monitor_with_early_stop_keeps_it_and_agrees(weights, tmp_path):
         assert r.exit_code == 0, r.output
         out = tmp_path / f"{name}.csv"
         r = runner.invoke(app, ["monitor", "score", "--monitor", str(mon), "--input", str(batch), "--out", str(out)])
-        assert r.exit_code == 0, r.output
+        assert r.exit_code == 3, r.output
         flags[name] = np.loadtxt(out, delimiter=",", skiprows=1)[:, 2]
     assert json.loads((tmp_path / "seq" / "strip.json").read_text())["params"]["early_stop"] == 4.0
     assert (flags["seq"] == flags["full"]).mean() >= 0.95

@@ -15,9 +15,9 @@ runner = CliRunner()
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-def _ok(args):
+def _ok(args, code=0):
     r = runner.invoke(app, [str(a) for a in args])
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == code, r.output
     return r.output
 
 
@@ -39,7 +39,7 @@ def test_train_scan_model_monitor_round_trip(tmp_path):
     assert len(card["data_sha256"]) == 64
     report = tmp_path / "report"
     out = _ok(["scan-model", weights, "--dataset", "digits", "--n-clean", "200", "--epochs", "12",
-               "--out-dir", report])
+               "--out-dir", report], code=3)  # 3: a backdoor suspected
     assert json.loads((report / "report.json").read_text())["flagged_classes"] == [3]
     monitor = tmp_path / "monitor"
     _ok(["monitor", "fit", "--model", weights, "--dataset", "digits", "--out", monitor,
@@ -48,7 +48,7 @@ def test_train_scan_model_monitor_round_trip(tmp_path):
         batch = z["X"][z["poison_mask"]][:20]
     np.savez(tmp_path / "batch.npz", X=batch)
     out = _ok(["monitor", "score", "--monitor", monitor, "--input", tmp_path / "batch.npz",
-               "--out", tmp_path / "scores.csv"])
+               "--out", tmp_path / "scores.csv"], code=3)  # 3: inputs flagged
     rows = (tmp_path / "scores.csv").read_text().strip().splitlines()[1:]
     flagged = sum(int(r.split(",")[-1]) for r in rows)
     assert flagged >= 15, out  # triggered inputs are flagged
@@ -77,7 +77,9 @@ def test_run_writes_a_record_and_resumes_a_grid(tmp_path):
     assert "record:" in out and "2 cells (0 from the cache)" in out
     record = json.loads((tmp_path / "out" / "record.json").read_text())
     assert record["kind"] == "grid" and len(record["results"]["cells"]) == 2
-    out = _ok(["run", scenario, "--out-dir", tmp_path / "out"])
+    r = runner.invoke(app, ["run", str(scenario), "--out-dir", str(tmp_path / "out")])
+    assert r.exit_code == 2 and "record.json" in r.output and "--force" in r.output  # checked before work
+    out = _ok(["run", scenario, "--out-dir", tmp_path / "out", "--force"])
     assert "2 cells (2 from the cache)" in out
     assert json.loads((tmp_path / "out" / "record.json").read_text())["fingerprint"] == record["fingerprint"]
 

@@ -8,8 +8,19 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from ..exceptions import PoisonlabError
-from .app import DATA_DIR_HELP, _fail, app, console
+from .._files import check_input
+from ..exceptions import InvalidParameterError
+from .app import (
+    DATA_DIR_HELP,
+    FORCE_HELP,
+    app,
+    check_one_source,
+    console,
+    data_root_inputs,
+    dataset_inputs,
+    json_text,
+    output_guard,
+)
 
 
 def _pct(v: Any) -> str:
@@ -64,32 +75,41 @@ def run(
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every cell (the cache is "
                                   "kept in OUT_DIR/cache and makes an interrupted grid resume)."),
     data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP + " Without it, an --out-dir that "
+                               "already holds a record.json is refused (the cache there is reused)."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Also write a self-contained HTML "
+                                          "report of the record (one file, no network) to this path."),
 ) -> None:
     """Run a scenario (one run or a grid) and write its run record."""
-    from ..reports import atomic_write_json
     from ..runs import BACKENDS, Runner, load_scenario
     from .progress import event_progress
 
     if backend not in BACKENDS:
-        _fail(ValueError(f"--backend must be one of {', '.join(BACKENDS)}; got {backend!r}"))
-    try:
-        sc = load_scenario(scenario)
-        out = out_dir or Path("poisonlab-out/runs") / sc.name
-        if out.exists() and not out.is_dir():
-            raise PoisonlabError(f"--out-dir {out} is a file; give a folder")
-        cache = None if no_cache else out / "cache"
-        steps = ", ".join(sc.steps_to_run())
-        console.print(f"[bold]{sc.name}[/]: {steps} on {sc.dataset.name or sc.dataset.path} "
-                      f"({backend} backend)")
-        with event_progress(console) as emit:
-            record = Runner(backend=backend, workers=workers, cache_dir=cache, data_dir=data_dir,
-                            subscribers=[emit]).run(sc)
-    except PoisonlabError as exc:
-        _fail(exc)
-    path = atomic_write_json(out / "record.json", record)
+        raise InvalidParameterError(f"--backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    check_input(scenario, "SCENARIO")
+    sc = load_scenario(scenario)
+    out = out_dir or Path("poisonlab-out/runs") / sc.name
+    guard = output_guard([scenario, sc.dataset.path, *data_root_inputs(data_dir)], force=force)
+    guard.folder(out, "--out-dir", files=["record.json"])
+    if report is not None:
+        guard.file(report, "--report")
+    cache = None if no_cache else out / "cache"
+    steps = ", ".join(sc.steps_to_run())
+    console.print(f"[bold]{sc.name}[/]: {steps} on {sc.dataset.name or sc.dataset.path} "
+                  f"({backend} backend)")
+    with event_progress(console) as emit:
+        record = Runner(backend=backend, workers=workers, cache_dir=cache, data_dir=data_dir,
+                        subscribers=[emit]).run(sc)
+    path = guard.write_text(out / "record.json", json_text(record))
+    if report is not None:
+        from ..reports.html import build_html
+
+        guard.write_text(report, build_html(record, source=str(path)))
     render_record(record)
     console.print(f"record: [bold]{path}[/] (fingerprint {record['fingerprint'][:16]}, "
                   f"{record['timings']['total']:.1f} s)")
+    if report is not None:
+        console.print(f"report: [bold]{report}[/]")
 
 
 @app.command("train")
@@ -106,7 +126,7 @@ def train(
     lr: float = typer.Option(1e-3, min=0.0, help="Learning rate (Adam)."),
     batch_size: int = typer.Option(128, min=1, help="Batch size."),
     seed: int = typer.Option(0, min=0, help="Seed of the initialisation and the shuffling."),
-    force: bool = typer.Option(False, help="Replace --out if it exists (never an input)."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
 ) -> None:
     """Train a reference model; write its weights (safetensors) and model card."""
@@ -114,54 +134,50 @@ def train(
     from ..models.architectures import ModelSpec
     from ..models.io import card_path, save_model
     from ..models.training import TrainConfig
-    from ..runs.sidecar import attack_from_sidecar, read_poisoned
+    from ..runs.sidecar import attack_from_sidecar, read_poisoned, sidecar_path
     from ..runs.train import train_reference
     from .progress import event_progress
 
-    if (dataset is None) == (input is None):
-        _fail(ValueError("give exactly one of --dataset or --input"))
+    check_one_source(dataset, input)
+    if input is not None:
+        check_input(input, "--input")
     if out.suffix != ".safetensors":
-        _fail(ValueError(f"--out must end in .safetensors; got {out.name}"))
+        raise InvalidParameterError(f"--out must end in .safetensors; got {out.name}")
     card = card_path(out)
-    for target in (out, card):
-        if target.is_dir():
-            _fail(ValueError(f"{target} is a folder; give a file name"))
-        if input is not None and target.resolve() == input.resolve():
-            _fail(ValueError(f"{target} is the input: poisonlab never overwrites your data"))
-        if target.exists() and not force:
-            _fail(ValueError(f"{target} exists; pass --force to replace it"))
-    try:
-        if architecture is not None:
-            registry.get("architecture", architecture)
-        config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed).validate()
-        attack, mask, test = None, None, None
-        if input is not None:
-            pd = read_poisoned(input)
-            ds, mask = pd.dataset, pd.poison_mask
-            if pd.sidecar is not None:
-                attack, test = attack_from_sidecar(pd.sidecar, data_dir=data_dir, where=pd.sidecar_path)
-            source = str(input)
-        else:
-            from ..runs.steps import load_splits
+    guard = output_guard([input, input and sidecar_path(input), *dataset_inputs(dataset, data_dir)],
+                         force=force)
+    guard.file(out, "--out")
+    guard.file(card, "the model card of --out")
+    if architecture is not None:
+        registry.get("architecture", architecture)
+    config = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed).validate()
+    attack, mask, test = None, None, None
+    if input is not None:
+        pd = read_poisoned(input)
+        ds, mask = pd.dataset, pd.poison_mask
+        if pd.sidecar is not None:
+            attack, test = attack_from_sidecar(pd.sidecar, data_dir=data_dir, where=pd.sidecar_path)
+        source = str(input)
+    else:
+        from ..runs.steps import load_splits
 
-            splits = load_splits({"name": dataset}, data_dir=data_dir)
-            ds, test, source = splits.train, splits.test, dataset
-        if test is not None and test.X.shape[1:] != ds.X.shape[1:]:
-            test = None  # e.g. a waveform file against a feature test split: no metric rather than a wrong one
-        with event_progress(console) as emit:
-            result = train_reference(ds, test, architecture=architecture, config=config, attack=attack,
-                                     poison_mask=mask, emit=emit)
-        vocab = getattr(result.classifier, "vocabulary_", None)
-        if vocab is not None:  # text: the model reads token ids; the card carries the vocabulary
-            spec = ModelSpec(tuple(vocab.transform(ds.X[:1]).shape[1:]), ds.n_classes, vocab.vocab_size)
-        else:
-            spec = ModelSpec(tuple(ds.X.shape[1:]), ds.n_classes)
+        splits = load_splits({"name": dataset}, data_dir=data_dir)
+        ds, test, source = splits.train, splits.test, dataset
+    if test is not None and test.X.shape[1:] != ds.X.shape[1:]:
+        test = None  # e.g. a waveform file against a feature test split: no metric rather than a wrong one
+    with event_progress(console) as emit:
+        result = train_reference(ds, test, architecture=architecture, config=config, attack=attack,
+                                 poison_mask=mask, emit=emit)
+    vocab = getattr(result.classifier, "vocabulary_", None)
+    if vocab is not None:  # text: the model reads token ids; the card carries the vocabulary
+        spec = ModelSpec(tuple(vocab.transform(ds.X[:1]).shape[1:]), ds.n_classes, vocab.vocab_size)
+    else:
+        spec = ModelSpec(tuple(ds.X.shape[1:]), ds.n_classes)
+    with guard.writing(out, card):
         save_model(result.classifier.module_, out, architecture=result.architecture, spec=spec,
                    config=config.to_dict(), data_sha256=result.data_sha256, n_samples=result.n_samples,
                    metrics=result.metrics, modality=ds.modality, class_names=list(ds.classes),
                    vocabulary=vocab, extra={"source": source})
-    except PoisonlabError as exc:
-        _fail(exc)
     metrics = result.metrics
     line = f"clean accuracy {metrics['clean_accuracy']:.2%}" if "clean_accuracy" in metrics else \
         "no test split to measure on"

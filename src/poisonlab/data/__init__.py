@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..exceptions import InvalidParameterError
-from .arrays import read_image_folder, read_npz
+from .arrays import npz_member, open_npz, read_features, read_image_folder, read_npz
 from .audio import load_fsdd, log_mel_spectrogram, mfcc, read_wav
 from .builtin import load_digits
 from .cifar import load_cifar10
@@ -46,6 +46,7 @@ __all__ = [
     "DATASETS", "Dataset", "ENV_VAR", "Splits", "TabularEncoder", "data_root", "load_adult",
     "load_cifar10", "load_dataset", "load_digits", "load_fashion_mnist", "load_fsdd",
     "load_german_credit", "load_mnist", "load_sms_spam", "load_sst2", "log_mel_spectrogram", "mfcc",
-    "read_csv", "read_idx", "read_image_folder", "read_npz", "read_text_folder", "read_text_tsv",
+    "npz_member", "open_npz", "read_csv", "read_features", "read_idx", "read_image_folder", "read_npz",
+    "read_text_folder", "read_text_tsv",
     "read_wav",
 ]

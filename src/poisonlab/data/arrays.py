@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+from .._validation import check_labels
 from ..exceptions import DataError
 from .dataset import MODALITIES, Dataset
 
@@ -21,30 +23,140 @@ def read_npz(path: str | os.PathLike, *, x_key: str = "X", y_key: str = "y",
     path = Path(path)
     if modality not in MODALITIES:
         raise DataError(f"modality must be one of {MODALITIES}; got {modality!r}")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            keys = set(z.files)
-            if x_key not in keys or y_key not in keys:
-                raise DataError(f"{path} must hold arrays {x_key!r} and {y_key!r}; found {sorted(keys)}")
-            X, y = z[x_key], z[y_key]
-            ids = z["ids"] if "ids" in keys else None
-            if classes is None and "classes" in keys:
-                classes = tuple(z["classes"].astype(str).tolist())
-    except (zipfile.BadZipFile, EOFError, OSError) as exc:
-        raise DataError(f"{path} is not a readable .npz file (corrupt or truncated): {exc}") from exc
-    except ValueError as exc:
-        raise DataError(f"{path}: {exc} (object arrays are never unpickled)") from exc
+    inferred = classes is None
+    with open_npz(path) as z:
+        keys = set(z.files)
+        if x_key not in keys or y_key not in keys:
+            raise DataError(f"{path} must hold arrays {x_key!r} and {y_key!r}; found {sorted(keys)}")
+        X, y = npz_member(z, x_key, path), npz_member(z, y_key, path)
+        ids = npz_member(z, "ids", path) if "ids" in keys else None
+        if classes is None and "classes" in keys:
+            names = npz_member(z, "classes", path)
+            if names.ndim != 1 or names.dtype.kind not in "USiu":
+                raise DataError(f"{path}: 'classes' must be a 1-D array of class names; got "
+                                f"{names.dtype} of shape {names.shape}")
+            classes, inferred = tuple(names.astype(str).tolist()), False
+    if X.ndim == 0 or y.ndim != 1:
+        raise DataError(f"{path}: {x_key} must have one row per sample and {y_key} must be 1-D; got "
+                        f"shapes {X.shape} and {y.shape}")
     if len(X) != len(y):
         raise DataError(f"{path}: {x_key} has {len(X)} samples but {y_key} has {len(y)} labels")
-    if np.issubdtype(np.asarray(y).dtype, np.integer) and len(y) and np.min(y) < 0:
-        raise DataError(f"{path}: labels must be non-negative class indices")
-    if classes is None:
-        classes = tuple(str(i) for i in range(int(np.max(y)) + 1 if len(y) else 0))
+    if X.dtype.kind not in "biufU":
+        raise DataError(f"{path}: {x_key} must hold numbers (or texts as a unicode array); got dtype {X.dtype}")
+    y = check_labels(y, len(X), name=f"{path}: {y_key}")
+    if inferred:
+        n_classes = int(np.max(y)) + 1 if len(y) else 0
+        missing = np.flatnonzero(np.bincount(y, minlength=n_classes) == 0)
+        if len(missing):
+            raise DataError(f"{path}: labels run up to {n_classes - 1} but class(es) "
+                            f"{_ranges(missing)} have no sample: labels out of range? Relabel to "
+                            f"0..K-1, or store the class names under 'classes'")
+        classes = tuple(str(i) for i in range(n_classes))
     if ids is None:
         ids = np.array([f"{path.stem}:{i}" for i in range(len(y))])
     if X.dtype.kind == "U":  # texts are stored as a unicode array (never as pickled objects)
         X, modality = X.astype(object), "text"
     return Dataset(X=X, y=y, classes=classes, modality=modality, ids=ids, name=path.stem)
+
+
+class open_npz:
+    """``with open_npz(path) as z``: ``np.load`` of a ``.npz`` that never unpickles, whose every
+    failure (missing, a folder, not a zip archive, corrupt, truncated) is a one-line
+    ``DataError`` naming the file; read members with :func:`_member`."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+
+    def __enter__(self):
+        path = self.path
+        if path.is_dir():
+            raise DataError(f"{path} is a folder; give a .npz file")
+        if not path.is_file():
+            raise DataError(f"{path} does not exist")
+        try:
+            if not zipfile.is_zipfile(path):
+                raise DataError(f"{path} is not a .npz file (not a zip archive): corrupt, truncated or "
+                                f"another format")
+            self._z = np.load(path, allow_pickle=False)
+        except DataError:
+            raise
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, KeyError,
+                NotImplementedError, RuntimeError) as exc:
+            raise DataError(f"{path} is not a readable .npz file (corrupt or truncated): "
+                            f"{_first_line(exc)}") from exc
+        if not hasattr(self._z, "files"):
+            raise DataError(f"{path} holds a single array, not a .npz archive of named arrays")
+        return self._z
+
+    def __exit__(self, *exc_info) -> None:
+        self._z.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def npz_member(z, key: str, path: Path) -> np.ndarray:
+    """Array ``key`` of an open ``.npz``; object arrays and damaged members are DataErrors."""
+    try:
+        return z[key]
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "pickled" in str(exc):
+            raise DataError(f"{path}: {key!r} holds Python objects (an object array), which poisonlab "
+                            f"never unpickles; save numbers, or texts as a unicode array "
+                            f"(np.array(texts, dtype=str))") from exc
+        raise DataError(f"{path}: {key!r} is damaged: {_first_line(exc)}") from exc
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, NotImplementedError, RuntimeError,
+            MemoryError, OverflowError, TypeError, zlib.error) as exc:
+        raise DataError(f"{path}: {key!r} is damaged (corrupt or truncated): {_first_line(exc)}") from exc
+
+
+def _ranges(values: np.ndarray) -> str:
+    """``[2, 3, 4, 9]`` -> ``"2..4, 9"`` (at most the first five runs)."""
+    runs: list[list[int]] = []
+    for v in values.tolist():
+        if runs and v == runs[-1][1] + 1:
+            runs[-1][1] = v
+        else:
+            runs.append([v, v])
+    shown = [f"{a}..{b}" if b > a else f"{a}" for a, b in runs[:5]]
+    return ", ".join(shown) + (", ..." if len(runs) > 5 else "")
+
+
+def read_features(path: str | os.PathLike, *, n_samples: int | None = None) -> np.ndarray:
+    """Precomputed features: a 2-D numeric ``.npy`` (memory-mapped, never unpickled), one row per
+    sample (``n_samples`` rows when given), finite."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; give a .npy file of features")
+    if not path.is_file():
+        raise DataError(f"features file {path} does not exist")
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+        if magic != b"\x93NUMPY":
+            raise DataError(f"{path} is not a .npy file (no NumPy header): save the features with "
+                            f"np.save(path, features)")
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except DataError:
+        raise
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "pickled" in str(exc) or "Object arrays" in str(exc):
+            raise DataError(f"{path} holds Python objects (an object array), which poisonlab never "
+                            f"unpickles; save numbers: np.save(path, features.astype(np.float32))") from exc
+        raise DataError(f"{path} is not a readable .npy file (corrupt or truncated): {_first_line(exc)}") from exc
+    except (EOFError, OSError, OverflowError, TypeError, SyntaxError, MemoryError) as exc:
+        raise DataError(f"{path} is not a readable .npy file (corrupt or truncated): {_first_line(exc)}") from exc
+    if arr.dtype.kind not in "biuf":
+        raise DataError(f"{path}: features must be numbers; got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise DataError(f"{path}: features must be 2-D (one row per sample); got shape {arr.shape}")
+    if n_samples is not None and len(arr) != n_samples:
+        raise DataError(f"{path} has {len(arr)} rows but the data has {n_samples} samples")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise DataError(f"{path}: features hold NaN or infinite values")
+    return arr
 
 
 def read_image_folder(path: str | os.PathLike, *, size: tuple[int, int] | None = None,

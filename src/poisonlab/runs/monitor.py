@@ -164,23 +164,21 @@ class MonitorScores:
 
 
 def read_batch(path: str | os.PathLike, key: str = "X") -> np.ndarray:
-    """The inputs stored under ``key`` in a ``.npz`` (never unpickled)."""
-    import zipfile
+    """The inputs stored under ``key`` in a ``.npz`` (never unpickled); a missing, corrupt,
+    truncated or empty file is a one-line ``DataError``."""
+    from ..data import npz_member, open_npz
 
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"input file {path} does not exist")
-    if not zipfile.is_zipfile(path):
-        raise DataError(f"{path} is not a readable .npz file (not a zip archive)")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if key not in z.files:
-                raise DataError(f"{path} must hold the inputs under {key!r}; found {z.files}")
-            return z[key]
-    except (zipfile.BadZipFile, EOFError, OSError) as exc:
-        raise DataError(f"{path} is not a readable .npz file: {exc}") from exc
-    except ValueError as exc:
-        raise DataError(f"{path}: {exc} (object arrays are never unpickled)") from exc
+    with open_npz(path) as z:
+        if key not in z.files:
+            raise DataError(f"{path} must hold the inputs under {key!r}; found {z.files}")
+        X = npz_member(z, key, path)
+    if X.ndim == 0 or X.dtype.kind not in "biufU":
+        raise DataError(f"{path}: {key!r} must be an array of inputs (numbers, or texts as a unicode "
+                        f"array); got {X.dtype} of shape {X.shape}")
+    if len(X) == 0:
+        raise DataError(f"{path} holds an empty batch ({key!r} has 0 inputs): nothing to score")
+    return X
 
 
 def score_batch(monitor: Any, X: Any, *, emit: Emit | None = None) -> MonitorScores:

@@ -233,12 +233,15 @@ def _read_json(path: Path) -> Any:
 def read_poisoned(path: str | os.PathLike) -> PoisonedData:
     """Read a poisoned (or any) ``.npz`` data file: its samples, its poison mask when stored,
     and its sidecar when one is found (:func:`read_sidecar`)."""
-    from ..data import read_npz
+    from ..data import npz_member, open_npz, read_npz
 
     path = Path(path)
     dataset = read_npz(path)
-    with np.load(path, allow_pickle=False) as z:
-        mask = z["poison_mask"].astype(bool) if "poison_mask" in z.files else None
+    with open_npz(path) as z:
+        mask = npz_member(z, "poison_mask", path) if "poison_mask" in z.files else None
+    if mask is not None and (mask.ndim != 1 or mask.dtype.kind not in "biu"):
+        raise DataError(f"{path}: poison_mask must be a 1-D boolean array; got {mask.dtype} of shape {mask.shape}")
+    mask = None if mask is None else mask.astype(bool)
     if mask is not None and len(mask) != len(dataset):
         raise DataError(f"{path}: poison_mask has {len(mask)} entries but there are {len(dataset)} samples")
     meta, side = read_sidecar(path)

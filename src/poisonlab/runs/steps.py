@@ -90,11 +90,10 @@ def default_architecture(model: dict[str, Any], modality: str, X: Any) -> str | 
         return None
     if model.get("architecture"):
         return model["architecture"]
-    from ..models.architectures import DEFAULT_ARCHITECTURE
+    from ..models.architectures import default_architecture_for
 
-    if modality == "audio" and np.ndim(X) == 2:
-        return "audio-wave-cnn"  # raw waveforms: the model computes its own log-mel
-    return DEFAULT_ARCHITECTURE[modality]
+    # by modality and input: raw waveforms get audio-wave-cnn (it computes its own log-mel)
+    return default_architecture_for(modality, X)
 
 
 def make_classifier(model: dict[str, Any], modality: str, X: Any, seed: int):
@@ -164,6 +163,7 @@ class CellContext:
     train_y: Any = None
     poison_mask: np.ndarray | None = None
     attacks: list[Any] = field(default_factory=list)
+    attack_facts: list[dict[str, Any]] = field(default_factory=list)
     models: dict[str, Any] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -251,34 +251,139 @@ def step_poison(ctx: CellContext) -> None:
         cls = registry.get("attack", comp.name)
         params = _seeded(comp.params, cls, ctx.seed)
         if "encoder" in cls._param_names() and "encoder" not in params and getattr(ctx.splits, "encoder", None):
-            params["encoder"] = ctx.splits.encoder
+            params["encoder"] = ctx.splits.encoder  # triggers in raw column names and units
         atk = cls(**params)
-        needs = _attack_needs(ctx, atk)
+        needs, facts = _attack_needs(ctx, atk)
+        rate = ctx.splits.train.info.get("sample_rate")
+        if "sample_rate" in cls._param_names() and rate is not None:
+            needs["sample_rate"] = int(rate)  # the attack refuses audio at another rate
         res = atk.poison(X, y, **needs)
         X, y = res.X, res.y
         mask = np.concatenate([mask, np.ones(len(y) - len(mask), dtype=bool)]) | res.poison_mask
         ctx.attacks.append(atk)
+        ctx.attack_facts.append(facts)
         out.append({"attack": comp.name, "n_poison": res.n_poison, "target": res.target,
                     "poison_mask_sha256": sha256_array(res.poison_mask),
-                    "info": {k: v for k, v in res.info.items() if k != "attack"}})
+                    "info": {k: v for k, v in res.info.items() if k != "attack"}, **facts})
     ctx.train_X, ctx.train_y, ctx.poison_mask = X, y, mask
     ctx.results["poison"] = {"attacks": out, "n_poison": int(mask.sum()), "n_train": int(len(y)),
                              "poison_mask_sha256": sha256_array(mask),
                              "poisoned_data_sha256": sha256_array(X)}
+    # what a report shows of each attack's trigger: a clean test input before and after it
+    from .evidence import planted_trigger
+
+    test = ctx.splits.test
+    ctx.results["poison"]["triggers"] = [
+        planted_trigger(atk, test.X, test.modality, feature_names=test.feature_names,
+                        sample_rate=test.info.get("sample_rate")) for atk in ctx.attacks]
 
 
-def _attack_needs(ctx: CellContext, atk: Any) -> dict[str, Any]:
+def _attack_needs(ctx: CellContext, atk: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The keyword extras ``atk.poison`` needs, by the scenario conventions (docs/runs.md), and
+    the facts the record keeps about them (which test input is the target, which column the
+    groups are).
+
+    - ``model``: the cell's clean model (trained on the clean training split).
+    - ``X_val``/``y_val``: the test split (the attacker's validation set).
+    - ``target_input``: the first test input of a class other than the attack's own class
+      (``base_class``, ``adversarial_class`` or ``target``), that class drawn by the cell's seed.
+    - ``groups``: a per-sample column of the training split's metadata (or of a table's raw
+      columns, e.g. Adult's ``sex``), chosen by the attack's ``subgroup`` -- ``"column=value"``
+      names both; a bare value picks the one column holding it; with no subgroup the dataset
+      must have exactly one group column.
+    """
     needs: dict[str, Any] = {}
+    facts: dict[str, Any] = {}
     for need in atk.needs:
         if need == "model":
             needs["model"] = trained_model(ctx, "clean", ctx.splits.train.X, ctx.splits.train.y).module_
         elif need in ("X_val", "y_val"):
             needs["X_val"], needs["y_val"] = ctx.splits.test.X, ctx.splits.test.y
+        elif need == "target_input":
+            index = target_input_index(ctx.splits.test.y, _attack_class(atk), ctx.seed)
+            needs["target_input"] = ctx.splits.test.X[index]
+            facts["target_input"] = {"test_index": index, "true_class": int(ctx.splits.test.y[index]),
+                                     "id": str(ctx.splits.test.ids[index])}
+        elif need == "groups":
+            column, groups = group_column(ctx.splits.train, getattr(atk, "subgroup", None))
+            needs["groups"] = groups
+            facts["groups"] = {"column": column}
         else:
             raise InvalidParameterError(
                 f"attack {type(atk).__name__} needs {need!r}, which scenarios cannot supply yet; "
                 f"use the Python API (poison(X, y, {need}=...))")
-    return needs
+    return needs, facts
+
+
+def _attack_class(atk: Any) -> int | None:
+    """The class an attack pushes its target towards (None when it names none)."""
+    for name in ("base_class", "adversarial_class", "target"):
+        value = getattr(atk, name, None)
+        if value is not None and not isinstance(value, bool):
+            return int(value)
+    return None
+
+
+def target_input_index(y_test: np.ndarray, attack_class: int | None, seed: int) -> int:
+    """The scenario convention for targeted attacks: the first test input of a class other than
+    ``attack_class``, that class drawn by ``seed`` among the test split's classes.
+
+    >>> target_input_index(np.array([0, 0, 1, 2, 1]), 0, seed=0) in (2, 3)
+    True
+    """
+    classes = np.unique(y_test)
+    others = classes[classes != attack_class] if attack_class is not None else classes
+    if len(others) == 0:
+        raise InvalidParameterError(f"the test split has no input outside class {attack_class} "
+                                    f"to serve as the target input")
+    chosen = others[np.random.default_rng(seed).integers(len(others))]
+    return int(np.flatnonzero(y_test == chosen)[0])
+
+
+def group_columns(ds: Dataset) -> dict[str, np.ndarray]:
+    """Per-sample columns that can serve as groups: the metadata columns and a table's raw
+    columns (``info["raw"]``), as strings; constant columns and per-sample identifiers (one
+    value per sample) are left out."""
+    cols: dict[str, np.ndarray] = {k: np.asarray(v).astype(str) for k, v in ds.metadata.items()}
+    raw, names = ds.info.get("raw"), ds.info.get("raw_columns")
+    if raw is not None and names is not None:
+        raw = np.asarray(raw)
+        for j, name in enumerate(names):
+            cols.setdefault(str(name), raw[:, j].astype(str))
+    return {k: v for k, v in cols.items() if 1 < len(np.unique(v)) < len(v)}
+
+
+def group_column(ds: Dataset, subgroup: Any) -> tuple[str, np.ndarray]:
+    """The scenario convention for attacks that need ``groups``: which column, and the groups
+    to pass (see :func:`_attack_needs`). Refuses, naming the columns, when it is ambiguous."""
+    cols = group_columns(ds)
+    if not cols:
+        raise InvalidParameterError(f"the attack needs groups, but the dataset {ds.name!r} has no "
+                                    f"per-sample group column (metadata or raw table columns); "
+                                    f"use the Python API (poison(X, y, groups=...))")
+    listing = ", ".join(sorted(cols))
+    if isinstance(subgroup, str) and "=" in subgroup:
+        name, value = subgroup.split("=", 1)
+        if name not in cols:
+            raise InvalidParameterError(f"subgroup {subgroup!r}: {name!r} is not a group column of "
+                                        f"{ds.name!r}; columns: {listing}")
+        # the groups carry "column=value" so that the attack's subgroup names both
+        return name, np.char.add(f"{name}=", cols[name]).astype(object)
+    if subgroup is None:
+        if len(cols) != 1:
+            raise InvalidParameterError(f"the attack needs groups and {ds.name!r} has several group "
+                                        f"columns ({listing}): name one as subgroup: 'column=value'")
+        name = next(iter(cols))
+        return name, cols[name]
+    holding = [k for k, v in cols.items() if str(subgroup) in set(v.tolist())]
+    if len(holding) != 1:
+        where = f"several columns ({', '.join(holding)})" if holding else "no column"
+        raise InvalidParameterError(f"subgroup {subgroup!r} is a value of {where} of {ds.name!r}: "
+                                    f"write subgroup: 'column=value' (columns: {listing})")
+    if not isinstance(subgroup, str):
+        raise InvalidParameterError(f"subgroup {subgroup!r}: group columns hold strings; write "
+                                    f"subgroup: '{holding[0]}={subgroup}'")
+    return holding[0], cols[holding[0]]
 
 
 def trained_model(ctx: CellContext, label: str, X: Any, y: Any):
@@ -351,6 +456,10 @@ def _evaluate(ctx: CellContext, clf) -> dict[str, Any]:
         pred_trig = clf.predict(atk.apply_trigger(test.X[keep]))
         key = "attack_success_rate" if len(ctx.attacks) == 1 else f"attack_success_rate[{i}]"
         out[key] = attack_success_rate(test.y[keep], pred_trig, wanted[keep])
+    for i, (atk, facts) in enumerate(zip(ctx.attacks, ctx.attack_facts)):
+        if "target_input" in facts:  # targeted attacks: is the target input in the attack's class?
+            key = "target_hit" if len(ctx.attacks) == 1 else f"target_hit[{i}]"
+            out[key] = bool(pred[facts["target_input"]["test_index"]] == _attack_class(atk))
     out["weights_sha256"] = weights_fingerprint(clf)
     out.update({k: v for k, v in getattr(clf, "training_info_", {}).items() if k == "epochs_run"})
     return out
@@ -364,10 +473,13 @@ def step_train(ctx: CellContext) -> None:
     if ctx.attacks and ctx.scenario.clean_baseline:
         clean = trained_model(ctx, "clean", ctx.splits.train.X, ctx.splits.train.y)
         results["clean"] = _evaluate(ctx, clean)
-        # every ASR beside the clean model's ASR on the same triggered inputs
+        # every ASR beside the clean model's ASR on the same triggered inputs (and a targeted
+        # attack's hit beside the clean model's prediction of the same target input)
         for k in list(results["clean"]):
             if k.startswith("attack_success_rate"):
                 results[label]["clean_model_" + k.replace("attack_success_rate", "asr")] = results["clean"][k]
+            elif k.startswith("target_hit"):
+                results[label]["clean_model_" + k] = results["clean"][k]
     ctx.results["train"] = results
 
 
@@ -401,6 +513,10 @@ def step_scan(ctx: CellContext) -> None:
     if result.evaluation and "detection" in ctx.scenario.metrics:
         out["evaluation"] = {name: {k: v for k, v in m.items() if k != "per_class"}
                              for name, m in result.evaluation.items()}
+    # what a report shows: score histograms, ROC curves, the most suspicious samples (bounded)
+    from .evidence import scan_evidence
+
+    out["evidence"] = scan_evidence(ds, result, ctx.poison_mask)
     ctx.results["scan"] = out
 
 
@@ -425,6 +541,10 @@ def step_inspect(ctx: CellContext) -> None:
         out[comp.name] = {"scores": det.scores_.tolist(), "flagged": flagged,
                           "verdict": "backdoor suspected" if flagged else "no backdoor found",
                           "target_flagged": (target in flagged) if target is not None else None}
+        if hasattr(det, "masks_"):  # reversed triggers, small, for the report
+            from .evidence import trigger_previews
+
+            out[comp.name]["triggers"] = trigger_previews(det.masks_, det.patterns_)
     ctx.results["inspect"] = out
 
 
