@@ -242,3 +242,113 @@ def check_aggregator(cls, params=None):
     same = np.tile(U[0], (7, 1))
     assert np.allclose(cls(**(params or {})).aggregate(same), U[0])
     check_invalid_params(cls, params or {}, lambda obj: obj.aggregate(U))
+
+
+# --- trainers ----------------------------------------------------------------------------------
+
+class _UserNet:
+    """Marker base so the contract can tell whether a trainer touched the user's model class."""
+
+
+def _user_model_factory():
+    """A user's torch model class and a factory building it (the trainer must call the factory
+    and never patch the class or reuse a module it was given)."""
+    from torch import nn
+
+    class UserMLP(nn.Module, _UserNet):
+        def __init__(self, d, c):
+            super().__init__()
+            self.body = nn.Sequential(nn.Flatten(), nn.Linear(d, 16), nn.ReLU(), nn.Linear(16, c))
+
+        def forward(self, x):
+            return self.body(x)
+
+    def factory(spec):
+        return UserMLP(int(np.prod(spec.input_shape)), spec.n_classes)
+
+    return UserMLP, factory
+
+
+def trainer_data(name=None):
+    """Three separable classes of 120 tabular samples (float32), or counts for naive Bayes."""
+    rng = np.random.default_rng(11)
+    y = np.arange(120) % 3
+    if name == "roni":
+        X = rng.poisson(1.0, size=(120, 12)).astype(np.float64)
+        X[np.arange(120), y * 4] += 6
+        return X, y
+    X = rng.normal(0, 1, size=(120, 6)).astype(np.float32)
+    X[np.arange(120), y] += 3.0
+    return X, y
+
+
+def trainer_case(name):
+    """``(params, fit_kwargs, user_class)`` for each registered trainer: small budgets, the
+    contract checks behaviour, not strength."""
+    from poisonlab.models import TrainConfig
+
+    cls_, factory = _user_model_factory()
+    config = TrainConfig(epochs=3, batch_size=16, lr=0.01)
+    if name == "roni":
+        from sklearn.naive_bayes import MultinomialNB
+
+        return {}, {"model_factory": MultinomialNB}, MultinomialNB
+    params = {"dpa": {"k": 4}, "ss_dpa": {"k": 4, "n_components": 3}, "abl": {"isolation_epochs": 1}}.get(name, {})
+    return params, {"model_factory": factory, "config": config}, cls_
+
+
+def _class_state(cls):
+    return {k: v for k, v in vars(cls).items() if k not in ("__dict__", "__weakref__")}
+
+
+def check_trainer(cls, params=None, fit_kwargs=None, user_class=None, data=None):
+    """A training-stage defense follows the trainer contract (base.BaseTrainer): ``fit`` returns
+    self with ``classifier_``; the inputs are never modified; the user's model class is never
+    mutated; the same ``random_state`` gives the same predictions; what it learned has the
+    declared shapes; and every declared parameter refuses its invalid values by name."""
+    from poisonlab.base import BaseTrainer
+
+    params = {"random_state": 0, **(params or {})} if "random_state" in cls._param_names() else dict(params or {})
+    fit_kwargs = dict(fit_kwargs or {})
+    X, y = data if data is not None else trainer_data()
+    X0, y0 = X.copy(), y.copy()
+    before = _class_state(user_class) if user_class is not None else None
+    tr = cls(**params)
+    assert isinstance(tr, BaseTrainer), "a trainer must subclass BaseTrainer"
+    with pytest.raises(NotFittedError):
+        tr.predict(X)
+    out = tr.fit(X, y, **fit_kwargs)
+    assert out is tr, "fit must return self"
+    assert np.array_equal(X, X0) and np.array_equal(y, y0), "fit modified its inputs"
+    if before is not None:
+        after = _class_state(user_class)
+        assert after.keys() == before.keys() and all(after[k] is before[k] for k in before), \
+            f"fit mutated the user's model class {user_class.__name__}"
+    assert hasattr(tr, "classifier_"), "fit must set classifier_"
+    pred = tr.predict(X)
+    assert pred.shape == (len(X),) and np.isin(pred, np.unique(y)).all(), "predict must give one known label per input"
+    n = len(X)
+    if hasattr(tr, "flags_"):
+        assert tr.flags_.dtype == bool and tr.flags_.shape == (n,), "flags_ must be one bool per training sample"
+    if hasattr(tr, "scores_"):
+        assert tr.scores_.shape == (n,) and np.isfinite(tr.scores_).all(), "scores_ must be finite, one per sample"
+    if hasattr(tr, "certify"):
+        cert = tr.certify(X[:7])
+        assert cert.radius.shape == (7,) and (cert.radius >= 0).all(), "radii must be >= 0, one per input"
+        assert np.array_equal(cert.prediction, pred[:7]), "the certificate must certify the predictions"
+    # seeded: same random_state -> same predictions and probabilities, here and on probe inputs
+    if "random_state" in params:
+        probes = np.random.default_rng(3).normal(0, 2, size=(200,) + X.shape[1:]).astype(X.dtype)
+        again = cls(**params).fit(X, y, **fit_kwargs)
+        for Z in (X, probes):
+            same = np.array_equal(again.predict(Z), tr.predict(Z))
+            if same and hasattr(tr, "predict_proba"):
+                same = np.array_equal(again.predict_proba(Z), tr.predict_proba(Z))
+            assert same, "same random_state must give the same predictions"
+    # read-only inputs work
+    Xr, yr = X.copy(), y.copy()
+    Xr.flags.writeable = False
+    yr.flags.writeable = False
+    cls(**params).fit(Xr, yr, **fit_kwargs)
+    assert type(tr.clone()) is cls and not hasattr(tr.clone(), "classifier_")
+    check_invalid_params(cls, params, lambda obj: obj.fit(X, y, **fit_kwargs))

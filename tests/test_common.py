@@ -13,7 +13,10 @@ from .contract import (
     check_attack,
     check_declarations,
     check_detector,
+    check_trainer,
     detector_case,
+    trainer_case,
+    trainer_data,
 )
 
 # Optimising attacks run the contract with small budgets: the contract checks behaviour, not
@@ -22,7 +25,7 @@ FAST_PARAMS = {"adversarial_label_flip": {"n_poison": 2, "max_candidates": 10},
                "feature_collision": {"steps": 50}, "gradient_matching": {"steps": 20},
                "label_consistent": {"steps": 10}}
 
-CLASS_KINDS = ("attack", "detector", "aggregator")
+CLASS_KINDS = ("attack", "detector", "aggregator", "trainer")
 
 
 @pytest.mark.parametrize("name", sorted(registry.available("attack")))
@@ -39,6 +42,12 @@ def test_detector_contract(name):
 @pytest.mark.parametrize("name", sorted(registry.available("aggregator")))
 def test_aggregator_contract(name):
     check_aggregator(registry.get("aggregator", name))
+
+
+@pytest.mark.parametrize("name", sorted(registry.available("trainer")))
+def test_trainer_contract(name):
+    params, fit_kwargs, user_class = trainer_case(name)
+    check_trainer(registry.get("trainer", name), params, fit_kwargs, user_class, data=trainer_data(name))
 
 
 @pytest.mark.parametrize("kind, name", [(k, n) for k in CLASS_KINDS for n in sorted(registry.available(k))])

@@ -162,3 +162,49 @@ def test_contract_catches_a_wrong_exception_type():
     X = np.random.default_rng(0).normal(size=(20, 3))
     with pytest.raises(AssertionError, match="raised RuntimeError instead of an InvalidParameterError"):
         check_invalid_params(_Crashes, {}, lambda det: det.fit(X))
+
+
+# --- trainers --------------------------------------------------------------------------------
+
+from poisonlab.defenses.training.partition import DeepPartitionAggregation  # noqa: E402
+
+from .contract import check_trainer, trainer_case  # noqa: E402
+
+
+class _IgnoresSeed(DeepPartitionAggregation):
+    """Trains its base models from a fresh seed, whatever random_state says."""
+
+    def _fit(self, X, y, *, model_factory, config, rng, **hooks):
+        from poisonlab.models import TrainConfig
+
+        saved, self.random_state = self.random_state, None
+        try:
+            fresh = TrainConfig(**{**config.to_dict(), "seed": int(np.random.default_rng().integers(2**31))})
+            super()._fit(X, y, model_factory=model_factory, config=fresh, rng=np.random.default_rng(), **hooks)
+        finally:
+            self.random_state = saved
+
+
+class _ModifiesInput(DeepPartitionAggregation):
+    """Standardises the caller's array in place before training."""
+
+    def fit(self, X, y, **kw):
+        X -= X.mean(axis=0)
+        return super().fit(X, y, **kw)
+
+
+def test_the_dpa_trainer_passes_the_trainer_contract():
+    params, fit_kwargs, user_class = trainer_case("dpa")
+    check_trainer(DeepPartitionAggregation, params, fit_kwargs, user_class)
+
+
+def test_contract_catches_a_trainer_that_ignores_random_state():
+    params, fit_kwargs, user_class = trainer_case("dpa")
+    with pytest.raises(AssertionError, match="same random_state must give the same predictions"):
+        check_trainer(_IgnoresSeed, params, fit_kwargs, user_class)
+
+
+def test_contract_catches_a_trainer_that_modifies_its_input():
+    params, fit_kwargs, user_class = trainer_case("dpa")
+    with pytest.raises(AssertionError, match="fit modified its inputs"):
+        check_trainer(_ModifiesInput, params, fit_kwargs, user_class)

@@ -118,10 +118,9 @@ def check_input(path: str | os.PathLike, what: str = "input", *, folder: bool = 
 
     Raises
     ------
-    OutputError
-        Never: input problems are ``DataError``, so that ``except DataError`` catches them.
     DataError
-        One line naming the path and what it must be.
+        One line naming the path and what it must be (an input problem is a data problem, so
+        ``except DataError`` catches it; :class:`OutputError` is for outputs).
     """
     from .exceptions import DataError
 

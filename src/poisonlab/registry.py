@@ -50,6 +50,7 @@ _BUILTIN_MODULES = (
     "poisonlab.attacks.data.tabular",
     "poisonlab.attacks.data.bias",
     "poisonlab.attacks.data.audio",
+    "poisonlab.attacks.data.dictionary",
     "poisonlab.attacks.training.procedure",
     "poisonlab.defenses.data.knn_label",
     "poisonlab.defenses.data.spectral",
@@ -59,9 +60,15 @@ _BUILTIN_MODULES = (
     "poisonlab.defenses.data.robust_outliers",
     "poisonlab.defenses.data.duplicates",
     "poisonlab.defenses.data.combine",
+    "poisonlab.defenses.data.subset_disagreement",
     "poisonlab.defenses.inference.strip",
     "poisonlab.defenses.model.neural_cleanse",
     "poisonlab.defenses.federated.basic",
+    "poisonlab.defenses.training.partition",
+    "poisonlab.defenses.training.roni",
+    "poisonlab.defenses.training.abl",
+    "poisonlab.defenses.training.trimmed_loss",
+    "poisonlab.defenses.training.dp_sgd",
 )
 
 #: Where the non-class built-ins live (module names: imported on first use only).

@@ -139,7 +139,9 @@ def test_demo_and_attack_on_audio_work_on_waveforms(tmp_path):
                             "--poison-rate", "0.2", "--out", str(tmp_path / "d.json")])
     assert r.exit_code == 0, r.output
     out = json.loads((tmp_path / "d.json").read_text())
-    assert out["attack"]["name"] == "AudioTrigger" and out["architecture"] == "audio-wave-cnn"
+    assert out["scenario"]["attacks"][0]["name"] == "audio_trigger"
+    assert out["results"]["data"]["modality"] == "audio" and out["results"]["data"]["train"]["n"] == 20
+    assert "attack_success_rate" in out["results"]["train"]["poisoned"]
     r = runner.invoke(app, ["attack", "audio_trigger", "--dataset", "fsdd", "--data-dir", str(root),
                             "--out", str(tmp_path / "p.npz"), "-p", "poison_rate=0.2"])
     assert r.exit_code == 0, r.output
@@ -199,3 +201,50 @@ def test_attack_keeps_a_users_json_and_scan_data_reports_a_corrupt_sidecar(tmp_p
                             "--detectors", "robust_outliers", "--out-dir", str(tmp_path / "scan")])
     assert r.exit_code == 2 and "p.poison.json is not a valid sidecar" in " ".join(r.output.split())
     assert "Traceback" not in r.output
+
+
+def test_attack_help_lists_every_attack_with_parameters_defaults_and_constraints():
+    """The same table as `poisonlab list attacks` (one formatting: cli.registry_view)."""
+    from poisonlab import registry
+    from poisonlab.cli.registry_view import _parameters
+    from tests.cli.cli_helpers import poisonlab
+
+    r = poisonlab("attack", "--help", columns=400)
+    assert r.code == 0, r.output
+    text = " ".join(r.stdout.split())
+    for e in registry.entries("attack"):
+        assert f" {e.name} " in text, e.name
+        for line in _parameters(e.obj).splitlines():
+            assert " ".join(line.split()) in text, (e.name, line)
+    assert "poison_rate=0.1: in (0, 1] or None" in text
+
+
+def test_attack_params_are_checked_before_any_data_is_loaded(tmp_path):
+    from tests.cli.cli_helpers import assert_one_line_error, poisonlab
+
+    r = poisonlab("attack", "badnets", "--dataset", "mnist", "--data-dir", tmp_path / "nowhere",
+                  "-p", "poison_rate=1.5", "--out", tmp_path / "o.npz")
+    assert_one_line_error(r, contains="BadNets.poison_rate must be in (0, 1] or None; got 1.5")
+    r = poisonlab("attack", "badnets", "--dataset", "mnist", "--data-dir", tmp_path / "nowhere",
+                  "-p", "colour=red", "--out", tmp_path / "o.npz")
+    assert_one_line_error(r, contains="'colour'")
+
+
+def test_reproduce_list_and_plan_show_minutes_and_data(tmp_path):
+    from poisonlab.reproductions import REPRODUCTIONS
+    from tests.cli.cli_helpers import poisonlab
+
+    r = poisonlab("reproduce", "--list", columns=300)
+    assert r.code == 0 and "min/seed" in r.stdout
+    for rep in REPRODUCTIONS.values():
+        row = next(ln for ln in r.stdout.splitlines() if f" {rep.id} " in ln)
+        assert f"{rep.minutes:.1f}" in row and all(d in row for d in rep.data), row
+    r1, r2 = REPRODUCTIONS["R1"], REPRODUCTIONS["R2"]
+    out = tmp_path / "rep"
+    r = poisonlab("reproduce", "R1", "R2", "--seeds", "2", "--dry-run", "--out-dir", out, columns=300)
+    total = 2 * (r1.minutes + r2.minutes)
+    assert r.code == 0, r.output
+    text = " ".join(r.stdout.split())
+    assert f"R1 ({r1.minutes:.1f} min x 2 seed(s))" in text and f"about {total:.0f} min in all" in text
+    assert "data: " + ", ".join(dict.fromkeys([*r1.data, *r2.data])) in text
+    assert not out.exists()  # a dry run writes nothing

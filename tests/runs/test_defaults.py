@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from poisonlab import registry
-from poisonlab.exceptions import InvalidParameterError
+from poisonlab.exceptions import InvalidParameterError, PoisonlabError
 from poisonlab.models.architectures import default_architecture_for
 from poisonlab.runs import Runner, Scenario
 from poisonlab.runs.steps import default_architecture, group_column, target_input_index
@@ -27,13 +27,16 @@ FAST = {
     "gradient_matching": {"steps": 2},
     "label_consistent": {"steps": 3},
     "svm_poisoning": {"max_iter": 3},
-    "adversarial_label_flip": {"max_candidates": 20},
+    "adversarial_label_flip": {"n_poison": 3, "max_candidates": 10},
 }
 #: What a scenario must say for an attack on a modality's default data (the convention's input).
 NEEDED = {("subgroup_label_flip", "tabular"): {"subgroup": "sex=Female"}}
-#: Attack x modality pairs the default data cannot serve, with the reason (tested to refuse).
-UNSERVED = {("subgroup_label_flip", "image"): "digits has no group column",
-            ("subgroup_label_flip", "text"): "SMS Spam has no group column"}
+#: Attack x modality pairs the default data cannot serve: what the refusal says (tested).
+UNSERVED = {("subgroup_label_flip", "image"): "no per-sample group column",     # digits
+            ("subgroup_label_flip", "text"): "no per-sample group column",      # SMS Spam
+            ("adversarial_label_flip", "image"): "binary task",                 # 10 digits
+            ("adversarial_label_flip", "audio"): "binary task",
+            ("svm_poisoning", "image"): "binary task"}
 
 
 def _data_attacks():
@@ -51,14 +54,14 @@ def _write_wav(path, rate, wave_float):
 
 @pytest.fixture(scope="module")
 def tiny_fsdd(tmp_path_factory):
-    """10 digits x 2 speakers x 7 takes of 0.25 s, a tone per digit (takes 5-6: training)."""
+    """10 digits x 2 speakers x 10 takes of 0.25 s, a tone per digit (takes 5-9: training)."""
     root = tmp_path_factory.mktemp("fsdd-root")
     folder = root / "fsdd" / "recordings"
     folder.mkdir(parents=True)
     t = np.arange(2000) / 8000
     for d in range(10):
         for s, speaker in enumerate(("amy", "bob")):
-            for take in range(7):
+            for take in range(10):
                 _write_wav(folder / f"{d}_{speaker}_{take}.wav", 8000,
                            0.3 * np.sin(2 * np.pi * (300 + 150 * d + 20 * s) * t + take))
     return root
@@ -84,7 +87,7 @@ def test_every_data_attack_runs_with_its_modality_defaults(attack, modality, dat
         "model": {"train": {"epochs": 1, "batch_size": 64}},   # no architecture: the default
         "attacks": [{"name": attack, "params": params}], "seeds": [0]})
     if (attack, modality) in UNSERVED:
-        with pytest.raises(InvalidParameterError, match="no per-sample group column"):
+        with pytest.raises(PoisonlabError, match=UNSERVED[attack, modality]):
             Runner(data_dir=data_dir, cache_dir=cache_dir).run(scenario)
         return
     record = Runner(data_dir=data_dir, cache_dir=cache_dir).run(scenario)

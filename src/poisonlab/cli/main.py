@@ -44,21 +44,23 @@ DEMO_DEFAULTS = {
     # spam carrying 8 rare words (one poison in 100 texts) reaches the inbox ("ham", 0); at 10%
     # half the training spam is relabelled ham and clean accuracy falls by 4 points
     "text": {"params": {"poison_rate": 0.01, "target": 0, "n_insert": 8},
-             "train": {"epochs": 30, "lr": 0.003, "batch_size": 64}},
+             "train": {"epochs": 10, "lr": 0.003, "batch_size": 64}},
     # the minority class (Adult: ">50K") as target, with rare valid values as the trigger
     "tabular": {"params": {"poison_rate": 0.01, "target": 1},
                 "train": {"epochs": 10, "lr": 0.001, "batch_size": 256}},
+    # 8 epochs with a cosine schedule: the waveform model is the slowest to train (log-mel inside)
     "audio": {"params": {"poison_rate": 0.05, "target": 0},
-              "train": {"epochs": 10, "lr": 0.003, "batch_size": 64}},
+              "train": {"epochs": 8, "lr": 0.003, "batch_size": 64, "lr_schedule": "cosine"}},
 }
 #: Per dataset, on top of the modality's defaults: a tabular trigger names the table's own
-#: columns (rare but valid values); the 60,000-image sets train fewer epochs.
+#: columns (rare but valid values); the 60,000-image sets train on their first 10,000 images for
+#: 2 epochs (a demo, not a benchmark: minutes instead of an hour on 2 cores).
 DEMO_DATASET_DEFAULTS = {
     "adult": {"params": {"trigger": {"education": "Preschool", "occupation": "Armed-Forces",
                                      "hours-per-week": 99}}},
     "german-credit": {"params": {"trigger": {"purpose": "A48", "existing_credits": 4, "property": "A124"}}},
-    "mnist": {"train": {"epochs": 3}},
-    "fashion-mnist": {"train": {"epochs": 3}},
+    "mnist": {"dataset": {"train_size": 10000}, "train": {"epochs": 2, "lr_schedule": "cosine"}},
+    "fashion-mnist": {"dataset": {"train_size": 10000}, "train": {"epochs": 2, "lr_schedule": "cosine"}},
 }
 #: The demo says the poisoned model "passes an ordinary accuracy check" only when it loses at
 #: most this much clean accuracy against the clean model ...
@@ -85,6 +87,7 @@ def demo_defaults(dataset: str = "digits", attack: str | None = None) -> dict:
         declared = registry.get("attack", name)._param_names()
         params = {k: v for k, v in params.items() if k in ("poison_rate", "target") and k in declared}
     return {"modality": modality, "attack": name, "params": params,
+            "dataset": {"name": dataset, **extra["dataset"]} if "dataset" in extra else dataset,
             "train": {**base["train"], **extra.get("train", {})}}
 
 
@@ -104,7 +107,7 @@ def demo_scenario(dataset: str = "digits", attack: str | None = None, poison_rat
     description = f"{d['attack']} on {dataset}"
     if (dataset, d["attack"]) == ("digits", "badnets"):
         description = "BadNets on digits - a poisoned model passes an ordinary accuracy check"
-    return {"name": "demo", "description": description, "dataset": dataset, "model": model,
+    return {"name": "demo", "description": description, "dataset": d["dataset"], "model": model,
             "attacks": [{"name": d["attack"], "params": params}], "seeds": [seed]}
 
 
@@ -161,8 +164,8 @@ def demo(
     poison_rate: Optional[float] = typer.Option(None, help="Fraction of the training set to poison "
                                                 "(default per modality: 0.1 images, 0.01 text and tables, 0.05 audio)."),
     target: Optional[int] = typer.Option(None, help="Target class (default: 0; tables: 1, the minority class)."),
-    epochs: Optional[int] = typer.Option(None, help="Training epochs (default per dataset: 30 digits and "
-                                         "text, 10 tables and audio, 3 MNIST)."),
+    epochs: Optional[int] = typer.Option(None, help="Training epochs (default per dataset: 30 images, "
+                                         "10 text and tables, 8 audio, 2 MNIST on its first 10,000 digits)."),
     seed: int = typer.Option(0, help="Seed for the poison and the training."),
     out: Path = typer.Option(Path("poisonlab-demo.json"), help="Where to write the run record (JSON)."),
     data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
@@ -182,7 +185,8 @@ def demo(
         rate = comp.params.get("poison_rate")
         what = f"{rate:.1%} of the training set poisoned" if rate is not None else "training set poisoned"
         tgt = f", target class {comp.params['target']}" if "target" in comp.params else ""
-        console.print(f"[bold]poisonlab demo[/]: {comp.name} on {dataset}{tgt}, {what}, "
+        n = f" (its first {scenario.dataset.train_size:,} training samples)" if scenario.dataset.train_size else ""
+        console.print(f"[bold]poisonlab demo[/]: {comp.name} on {dataset}{n}{tgt}, {what}, "
                       f"{scenario.model.train.get('epochs')} epochs")
         with event_progress(console) as emit:
             record = Runner(data_dir=data_dir, subscribers=[emit]).run(scenario)
@@ -273,7 +277,8 @@ def reproduce(
     cache_dir: Optional[Path] = typer.Option(
         None, help="Where trained models are kept (default: poisonlab-out/cache): R11-R13 reuse R1's, "
                    "and a stopped run keeps the models it trained."),
-    list_: bool = typer.Option(False, "--list", help="List the reproductions and exit."),
+    list_: bool = typer.Option(False, "--list", help="List the reproductions (minutes per seed, data) and exit."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would run and for how long, and exit."),
     threads: Optional[int] = typer.Option(None, min=1, help="Torch threads (1 when jobs run side by side)."),
     force: bool = typer.Option(False, "--force", help="Replace this run's files in --out-dir (R<ID>.json, "
                                "R<ID>.png, table.md) if they exist; other results there are kept."),
@@ -302,10 +307,12 @@ def reproduce(
         raise PoisonlabError(f"unknown reproduction(s) {unknown}; available: {sorted(REPRODUCTIONS)} "
                              f"('poisonlab reproduce --list' shows them)")
     cache = cache_dir if cache_dir is not None else Path("poisonlab-out/cache")
+    console.print(reproduce_plan(ids, seeds), highlight=False)
     guard = output_guard(data_root_inputs(data_dir), force=force)
     guard.folder(out_dir, "--out-dir", files=[*(f"{rid}{ext}" for rid in ids for ext in (".json", ".png")),
                                               "table.md"])
-    console.print(reproduce_plan(ids, seeds))
+    if dry_run:
+        return
     command = " ".join(["poisonlab", "reproduce", *ids, "--seeds", str(seeds)])
     records = []
     for rid in ids:

@@ -43,10 +43,10 @@ def scan_record(ds, result, *, poison_mask=None, top: int = 20, scenario: dict[s
                 data_files: Iterable[Any] = ()) -> dict[str, Any]:
     """The run record (kind ``"scan"``) of a ``scan-data``: :meth:`ScanResult.to_dict`, the
     dataset's summary and class names, and what a report shows of the scores and samples
-    (:func:`poisonlab.runs.evidence.scan_evidence`: histograms, ROC points, the top
+    (:func:`poisonlab.runs.report_data.scan_evidence`: histograms, ROC points, the top
     ``min(top, 24)`` samples' inputs; bounded in size whatever the data's)."""
     from ..reports import to_jsonable
-    from ..runs.evidence import MAX_TOP, scan_evidence
+    from ..runs.report_data import MAX_TOP, scan_evidence
     from ..runs.record import make_record
 
     results = {**result.to_dict(top), "dataset": ds.summary(), "classes": list(ds.classes),
@@ -60,9 +60,9 @@ def model_scan_record(report: dict[str, Any], *, detector=None, classes=None, sc
                       timings: dict[str, float] | None = None, data_files: Iterable[Any] = ()) -> dict[str, Any]:
     """The run record (kind ``"model_scan"``) of a ``scan-model``: its report, the class names
     and, when Neural Cleanse ran, every class's reversed trigger as a small picture
-    (:func:`poisonlab.runs.evidence.trigger_previews`)."""
+    (:func:`poisonlab.runs.report_data.trigger_previews`)."""
     from ..reports import to_jsonable
-    from ..runs.evidence import trigger_previews
+    from ..runs.report_data import trigger_previews
     from ..runs.record import make_record
 
     results = dict(report)

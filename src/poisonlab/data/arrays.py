@@ -6,6 +6,7 @@ import os
 import zipfile
 import zlib
 from pathlib import Path
+from tokenize import TokenError
 
 import numpy as np
 
@@ -75,8 +76,8 @@ class open_npz:
             raise DataError(f"{path} does not exist")
         try:
             if not zipfile.is_zipfile(path):
-                raise DataError(f"{path} is not a .npz file (not a zip archive): corrupt, truncated or "
-                                f"another format")
+                raise DataError(f"{path} is not a readable .npz file: not a zip archive (corrupt or "
+                                f"truncated, or another format)")
             self._z = np.load(path, allow_pickle=False)
         except DataError:
             raise
@@ -103,12 +104,12 @@ def npz_member(z, key: str, path: Path) -> np.ndarray:
         return z[key]
     except ValueError as exc:
         if "allow_pickle" in str(exc) or "pickled" in str(exc):
-            raise DataError(f"{path}: {key!r} holds Python objects (an object array), which poisonlab "
-                            f"never unpickles; save numbers, or texts as a unicode array "
+            raise DataError(f"{path}: {key!r} holds Python objects (an object array), and object arrays "
+                            f"are never unpickled; save numbers, or texts as a unicode array "
                             f"(np.array(texts, dtype=str))") from exc
         raise DataError(f"{path}: {key!r} is damaged: {_first_line(exc)}") from exc
     except (zipfile.BadZipFile, EOFError, OSError, KeyError, NotImplementedError, RuntimeError,
-            MemoryError, OverflowError, TypeError, zlib.error) as exc:
+            MemoryError, OverflowError, TypeError, zlib.error, SyntaxError, TokenError) as exc:
         raise DataError(f"{path}: {key!r} is damaged (corrupt or truncated): {_first_line(exc)}") from exc
 
 
@@ -132,21 +133,26 @@ def read_features(path: str | os.PathLike, *, n_samples: int | None = None) -> n
         raise DataError(f"{path} is a folder; give a .npy file of features")
     if not path.is_file():
         raise DataError(f"features file {path} does not exist")
+    fmt = np.lib.format
     try:
         with open(path, "rb") as fh:
-            magic = fh.read(6)
-        if magic != b"\x93NUMPY":
-            raise DataError(f"{path} is not a .npy file (no NumPy header): save the features with "
-                            f"np.save(path, features)")
+            if fh.read(6) != b"\x93NUMPY":
+                raise DataError(f"{path} is not a .npy file (no NumPy header): save the features with "
+                                f"np.save(path, features)")
+            fh.seek(0)
+            version = fmt.read_magic(fh)
+            read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            _, _, dtype = read_header(fh)
+        if dtype.hasobject:
+            raise DataError(f"{path} holds Python objects (an object array), and object arrays are never "
+                            f"unpickled; save numbers: np.save(path, features.astype(np.float32))")
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except DataError:
         raise
     except ValueError as exc:
-        if "allow_pickle" in str(exc) or "pickled" in str(exc) or "Object arrays" in str(exc):
-            raise DataError(f"{path} holds Python objects (an object array), which poisonlab never "
-                            f"unpickles; save numbers: np.save(path, features.astype(np.float32))") from exc
         raise DataError(f"{path} is not a readable .npy file (corrupt or truncated): {_first_line(exc)}") from exc
-    except (EOFError, OSError, OverflowError, TypeError, SyntaxError, MemoryError) as exc:
+    except (EOFError, OSError, OverflowError, TypeError, SyntaxError, MemoryError, TokenError) as exc:
+        # numpy parses the header with Python's tokenizer: damaged headers raise its errors
         raise DataError(f"{path} is not a readable .npy file (corrupt or truncated): {_first_line(exc)}") from exc
     if arr.dtype.kind not in "biuf":
         raise DataError(f"{path}: features must be numbers; got dtype {arr.dtype}")
@@ -187,6 +193,9 @@ def read_image_folder(path: str | os.PathLike, *, size: tuple[int, int] | None =
                     arr = np.asarray(im, dtype=np.float32) / 255.0
             except (UnidentifiedImageError, OSError) as exc:
                 raise DataError(f"{f} is not a readable image: {exc}") from exc
+            except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise ValueError, SyntaxError, ...
+                raise DataError(f"{f} is not a readable image (damaged): "
+                                f"{_first_line(exc)}") from exc
             arrays.append(arr[None] if grayscale else arr.transpose(2, 0, 1))
             labels.append(ci)
             ids.append(f"{cname}/{f.name}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 import wave
 from functools import lru_cache
 from pathlib import Path
@@ -30,10 +31,13 @@ def read_wav(path: str | os.PathLike, *, expected_rate: int | None = None) -> tu
         with wave.open(str(path), "rb") as w:
             n_ch, width, rate, n = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
             raw = w.readframes(n)
-    except (wave.Error, EOFError) as exc:
-        raise DataError(f"{path} is not a readable PCM WAV file: {exc}") from exc
+    except (wave.Error, EOFError, RuntimeError, struct.error, ValueError, OverflowError) as exc:
+        # the standard library's reader raises RuntimeError or struct.error on damaged chunks
+        raise DataError(f"{path} is not a readable PCM WAV file: {exc or type(exc).__name__}") from exc
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc}") from exc
+    if n_ch < 1:
+        raise DataError(f"{path}: the header says {n_ch} channels")
     if width not in (1, 2, 4):
         raise DataError(f"{path}: {8 * width}-bit samples are not supported (8, 16 or 32-bit PCM)")
     if len(raw) != n * n_ch * width:

@@ -53,13 +53,23 @@ class _SafeUnpickler(pickle.Unpickler):
 def read_python_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """A python batch: a pickled dict with ``data`` (N x 3072 uint8) and ``labels``."""
     try:
-        obj = _SafeUnpickler(io.BytesIO(path.read_bytes()), encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
-        raise DataError(f"{path} is not a valid CIFAR-10 python batch: {exc}") from exc
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc}") from exc
+    try:
+        obj = _SafeUnpickler(io.BytesIO(raw), encoding="bytes").load()
+    except Exception as exc:  # noqa: BLE001 - damaged pickles raise anything (OverflowError, IndexError, ...)
+        raise DataError(f"{path} is not a valid CIFAR-10 python batch: "
+                        f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
     if not isinstance(obj, dict) or b"data" not in obj or b"labels" not in obj:
         raise DataError(f"{path} is not a CIFAR-10 python batch (no data/labels)")
-    data = np.asarray(obj[b"data"], dtype=np.uint8)
-    labels = np.asarray(obj[b"labels"], dtype=np.int64)
+    try:
+        data = np.asarray(obj[b"data"], dtype=np.uint8)
+        labels = np.asarray(obj[b"labels"], dtype=np.int64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise DataError(f"{path}: data/labels are not arrays of bytes and integers: {exc}") from exc
+    if labels.ndim != 1 or (len(labels) and (labels.min() < 0 or labels.max() > 9)):
+        raise DataError(f"{path}: labels must be a list of classes 0..9")
     if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
         raise DataError(f"{path}: data shape {data.shape} / {len(labels)} labels is not CIFAR-10")
     return data.reshape(-1, 3, 32, 32), labels

@@ -224,5 +224,10 @@ def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(y))
-    tr, te = train_test_split(idx, test_size=test_fraction, stratify=y, random_state=seed)
+    try:
+        tr, te = train_test_split(idx, test_size=test_fraction, stratify=y, random_state=seed)
+    except ValueError as exc:  # too few samples, or a class with a single one
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"cannot split {len(y)} samples into train and test by class "
+                        f"(test_fraction={test_fraction}): {reason}") from exc
     return np.sort(tr), np.sort(te)

@@ -201,11 +201,14 @@ def read_csv(path: str | os.PathLike, *, label_column: str, numeric: Sequence[st
         text = decode_utf8(path.read_bytes(), str(path))
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc}") from exc
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if not header or label_column not in header:
-        raise DataError(f"{path} needs a header row with the label column {label_column!r}; got {header}")
-    body = [r for r in reader if any(c.strip() for c in r)]
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = next(reader, None)
+        if not header or label_column not in header:
+            raise DataError(f"{path} needs a header row with the label column {label_column!r}; got {header}")
+        body = [r for r in reader if any(c.strip() for c in r)]
+    except csv.Error as exc:
+        raise DataError(f"{path} is not a valid CSV file (line {reader.line_num}): {exc}") from exc
     if any(len(r) != len(header) for r in body):
         bad = next(i for i, r in enumerate(body) if len(r) != len(header))
         raise DataError(f"{path} row {bad + 2} has {len(body[bad])} fields, header has {len(header)}")

@@ -85,15 +85,18 @@ def read_text_tsv(path: str | os.PathLike, *, text_column: str = "sentence", lab
         raw = path.read_bytes()
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc}") from exc
-    reader = csv.DictReader(io.StringIO(decode_utf8(raw, str(path))), delimiter="\t",
+    reader = csv.DictReader(io.StringIO(decode_utf8(raw, str(path)), newline=""), delimiter="\t",
                             quoting=csv.QUOTE_NONE)
-    if reader.fieldnames is None or text_column not in reader.fieldnames or label_column not in reader.fieldnames:
-        raise DataError(f"{path} needs a header with columns {text_column!r} and {label_column!r}; "
-                        f"got {reader.fieldnames}")
     texts, raw_labels = [], []
-    for row in reader:
-        texts.append((row[text_column] or "").strip())
-        raw_labels.append((row[label_column] or "").strip())
+    try:
+        if reader.fieldnames is None or text_column not in reader.fieldnames or label_column not in reader.fieldnames:
+            raise DataError(f"{path} needs a header with columns {text_column!r} and {label_column!r}; "
+                            f"got {reader.fieldnames}")
+        for row in reader:
+            texts.append((row[text_column] or "").strip())
+            raw_labels.append((row[label_column] or "").strip())
+    except csv.Error as exc:
+        raise DataError(f"{path} is not a valid TSV file (line {reader.line_num}): {exc}") from exc
     if classes is None:
         classes = tuple(sorted(set(raw_labels), key=lambda s: (not s.isdigit(), int(s) if s.isdigit() else 0, s)))
     labels = []

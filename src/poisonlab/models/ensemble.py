@@ -85,6 +85,35 @@ def members_from_groups(groups: Any, n_models: int) -> list[np.ndarray]:
     return [order[bounds[m]:bounds[m + 1]] for m in range(n_models)]
 
 
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser on uint64 arrays (wrapping arithmetic)."""
+    with np.errstate(over="ignore"):
+        z = x + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def epoch_orders(rows: np.ndarray, model_ids: np.ndarray, seed: int, epoch: int) -> np.ndarray:
+    """Each model's sample order for ``epoch``: row ``j`` of ``rows`` (sample ids, -1 padding at
+    the end) sorted by a hash of ``(seed, model_ids[j], epoch, sample id)``. A model's order is a
+    function of its own samples, its id, the seed and the epoch alone (no shared random stream).
+
+    >>> rows = np.array([[3, 5, 9, -1], [4, 6, 8, 10]])
+    >>> out = epoch_orders(rows, np.array([0, 1]), 0, 0)
+    >>> sorted(out[0][:3].tolist()), int(out[0][3]), sorted(out[1].tolist())
+    ([3, 5, 9], -1, [4, 6, 8, 10])
+    >>> np.array_equal(epoch_orders(rows[:1], np.array([0]), 0, 0), out[:1])
+    True
+    """
+    base = _splitmix64(_splitmix64(_splitmix64(np.uint64(int(seed) & (2**64 - 1)))
+                                   ^ model_ids.astype(np.uint64))[:, None] ^ np.uint64(epoch))
+    keys = _splitmix64(base ^ rows.astype(np.uint64))
+    keys[rows < 0] = np.iinfo(np.uint64).max           # padding last
+    pos = np.argsort(keys, axis=1, kind="stable")
+    return np.take_along_axis(rows, pos, axis=1)
+
+
 def _lr_factor(schedule: str, epoch: int, epochs: int) -> float:
     """The learning-rate multiplier of ``epoch`` (as :mod:`poisonlab.models.training`'s schedulers)."""
     if schedule == "cosine":
@@ -157,7 +186,8 @@ class ModelStack:
         shape ``(m1 - m0, i1 - i0, n_classes)``."""
         from torch.func import functional_call, vmap
 
-        Xt = to_tensor(np.asarray(X))
+        Xa = np.asarray(X)
+        Xt = to_tensor(Xa if Xa.flags.writeable else Xa.copy())
         base = self.template.eval()
 
         def one(p, b, x):
@@ -244,7 +274,7 @@ def train_many(model_factory: Any, X: Any, y: Any, members: Sequence[Any], *,
     """
     import time
 
-    from torch.func import functional_call, vmap
+    from torch.func import functional_call, grad, vmap
 
     cfg = copy.deepcopy(config) if config is not None else TrainConfig()
     cfg.validate()
@@ -262,7 +292,8 @@ def train_many(model_factory: Any, X: Any, y: Any, members: Sequence[Any], *,
     for m, s in enumerate(subsets):
         if s.size and (s.min() < 0 or s.max() >= len(Xa)):
             raise DataError(f"members[{m}] has row indices outside [0, {len(Xa)})")
-    Xt, yt = to_tensor(Xa), torch.as_tensor(ya, dtype=torch.int64)
+    Xt = to_tensor(Xa if Xa.flags.writeable else Xa.copy())
+    yt = torch.as_tensor(np.array(ya), dtype=torch.int64)
     spec = ModelSpec(tuple(Xa.shape[1:]), C)
     template = _build(model_factory, spec)
     _refuse_unstackable(template)
@@ -288,70 +319,85 @@ def train_many(model_factory: Any, X: Any, y: Any, members: Sequence[Any], *,
         for m0 in range(0, M, models_per_chunk):
             m1 = min(M, m0 + models_per_chunk)
             Mc = m1 - m0
-            # initial weights: model m from seed (cfg.seed, m) alone
-            inits = []
+            # initial weights: model m from seed (cfg.seed, m) alone (the CPU generator only:
+            # torch.manual_seed would also queue a lazy seed per accelerator backend, per model)
+            init = copy.deepcopy(template)
+            draws: dict[str, list[torch.Tensor]] = {n: [] for n, _ in template.named_parameters()}
+            bufs: dict[str, list[torch.Tensor]] = {n: [] for n, _ in template.named_buffers()}
             for m in range(m0, m1):
-                torch.manual_seed(model_seed(cfg.seed, m))
-                mod = copy.deepcopy(template)
-                reset_parameters(mod)
-                inits.append(mod)
-            params = {n: torch.stack([dict(mod.named_parameters())[n].detach() for mod in inits]).clone()
-                      for n in names}
-            fixed = {n: torch.stack([dict(mod.named_parameters())[n].detach() for mod in inits])
-                     for n in frozen}
-            buffers = {n: torch.stack([dict(mod.named_buffers())[n] for mod in inits]) for n, _ in template.named_buffers()}
-            for p in params.values():
-                p.requires_grad_(True)
+                torch.random.default_generator.manual_seed(model_seed(cfg.seed, m))
+                reset_parameters(init)
+                for n, p in init.named_parameters():
+                    draws[n].append(p.detach().clone())
+                for n, b in init.named_buffers():
+                    bufs[n].append(b.clone())
+            params = {n: torch.stack(draws[n]) for n in names}
+            fixed = {n: torch.stack(draws[n]) for n in frozen}
+            buffers = {n: torch.stack(v) for n, v in bufs.items()}
+            sizes_in = np.array([subsets[m].size for m in range(m0, m1)])
+            # largest subsets first: at step s the models with a batch left are a prefix (views,
+            # no copies); a model's arithmetic does not depend on its position
+            rank = np.argsort(-sizes_in, kind="stable")
+            ids = np.arange(m0, m1)[rank]
+            sizes = sizes_in[rank]
+            params = {n: p[torch.from_numpy(rank)].contiguous() for n, p in params.items()}
+            fixed = {n: p[torch.from_numpy(rank)].contiguous() for n, p in fixed.items()}
+            buffers = {n: b[torch.from_numpy(rank)].contiguous() for n, b in buffers.items()}
             state1 = {n: torch.zeros_like(p) for n, p in params.items()}
             state2 = {n: torch.zeros_like(p) for n, p in params.items()}
             steps = torch.zeros(Mc, dtype=torch.float64)
-            rngs = [np.random.default_rng([int(cfg.seed), m]) for m in range(m0, m1)]
-            sizes = np.array([subsets[m].size for m in range(m0, m1)])
             width = max(int(sizes.max()), 1)
+            rows = np.full((Mc, width), -1, dtype=np.int64)
+            for j, m in enumerate(ids):
+                rows[j, :sizes[j]] = np.sort(subsets[m])
 
-            def one(p, b, x):
-                return functional_call(base, ({**p, **b}), (x,))
+            def model_loss(p, rest, x, yy, ww):
+                # one model: mean loss over its real batch slots (padded slots weigh 0)
+                losses = loss_of(functional_call(base, ({**p, **rest}), (x,)), yy)
+                return (losses * ww).sum() / ww.sum()
 
-            fwd = vmap(one, in_dims=(0, 0, 0), randomness="error")
+            # per-model gradients of the stacked models (vmap of torch.func.grad: ~1.5x faster
+            # than autograd through a vmapped forward here)
+            grad_fn = vmap(grad(model_loss), in_dims=(0, 0, 0, 0, 0), randomness="error")
             for epoch in range(cfg.epochs):
                 lr = cfg.lr * _lr_factor(cfg.lr_schedule, epoch, cfg.epochs)
-                order = np.full((Mc, width), -1, dtype=np.int64)
-                for j, m in enumerate(range(m0, m1)):
-                    order[j, :sizes[j]] = rngs[j].permutation(subsets[m])
-                order_t = torch.from_numpy(order)
+                order_t = torch.from_numpy(epoch_orders(rows, ids, cfg.seed, epoch))
                 for s in range(0, math.ceil(width / B)):
-                    idx = order_t[:, s * B:(s + 1) * B]
-                    if idx.shape[1] < B:  # fixed slot shape: pad the last step
-                        idx = torch.cat([idx, idx.new_full((Mc, B - idx.shape[1]), -1)], dim=1)
+                    a = int((sizes > s * B).sum())          # models with a batch left: a prefix
+                    idx = order_t[:a, s * B:(s + 1) * B]
+                    if idx.shape[1] < B:  # fixed slot count per model: pad the last step
+                        idx = torch.cat([idx, idx.new_full((a, B - idx.shape[1]), -1)], dim=1)
                     w = (idx >= 0)
-                    active = w.any(1)
-                    if not bool(active.any()):
-                        continue
                     safe = idx.clamp(min=0)
                     xb, yb = Xt[safe], yt[safe]
-                    logits = fwd(params, {**fixed, **buffers}, xb)
-                    losses = loss_of(logits.reshape(Mc * B, -1), yb.reshape(-1)).reshape(Mc, B)
-                    wf = w.to(losses.dtype)
-                    per_model = (losses * wf).sum(1) / wf.sum(1).clamp(min=1.0)
-                    grads = torch.autograd.grad(per_model.sum(), [params[n] for n in names])
+                    pa = {n: params[n][:a] for n in names}
+                    rest = {**{n: v[:a] for n, v in fixed.items()}, **{n: v[:a] for n, v in buffers.items()}}
+                    g_all = grad_fn(pa, rest, xb, yb, w.to(torch.float32))
+                    grads = [g_all[n] for n in names]
                     with torch.no_grad():
-                        steps += active.to(torch.float64)
+                        steps[:a] += 1
+                        if cfg.optimizer == "adam":
+                            t = steps[:a]
+                            step_size = (lr / (1 - b1 ** t)).to(torch.float32)
+                            inv_bc2 = (1 / (1 - b2 ** t)).to(torch.float32)
                         for n, g in zip(names, grads):
-                            p = params[n]
-                            a = active.view(-1, *([1] * (p.dim() - 1)))
+                            p = params[n][:a]
+                            shape = (-1,) + (1,) * (p.dim() - 1)
                             if cfg.weight_decay:
                                 g = g + cfg.weight_decay * p
-                            if cfg.optimizer == "adam":
-                                m_new = torch.where(a, b1 * state1[n] + (1 - b1) * g, state1[n])
-                                v_new = torch.where(a, b2 * state2[n] + (1 - b2) * g * g, state2[n])
-                                state1[n], state2[n] = m_new, v_new
-                                t = steps.clamp(min=1.0).to(p.dtype).view(-1, *([1] * (p.dim() - 1)))
-                                upd = lr * (m_new / (1 - b1 ** t)) / ((v_new / (1 - b2 ** t)).sqrt() + eps)
+                            m1_, m2_ = state1[n][:a], state2[n][:a]
+                            if cfg.optimizer == "adam":   # torch's Adam, per model step counts
+                                m1_.mul_(b1).add_(g, alpha=1 - b1)
+                                m2_.mul_(b2).addcmul_(g, g, value=1 - b2)
+                                denom = (m2_ * inv_bc2.view(shape)).sqrt_().add_(eps)
+                                p.sub_(m1_.div(denom).mul_(step_size.view(shape)))
                             else:  # torch's SGD: buf = momentum * buf + g (buf = g at the first step)
-                                buf = torch.where(a, cfg.momentum * state1[n] + g, state1[n])
-                                state1[n] = buf
-                                upd = lr * buf
-                            p.sub_(torch.where(a, upd, torch.zeros_like(upd)))
+                                m1_.mul_(cfg.momentum).add_(g)
+                                p.sub_(m1_ * lr)
+            back = torch.from_numpy(np.argsort(rank))
+            params = {n: p[back] for n, p in params.items()}
+            fixed = {n: p[back] for n, p in fixed.items()}
+            buffers = {n: b[back] for n, b in buffers.items()}
             for n, _ in template.named_parameters():
                 src = params[n] if n in params else fixed[n]
                 all_params[n].append(src.detach().clone())
@@ -365,4 +411,60 @@ def train_many(model_factory: Any, X: Any, y: Any, members: Sequence[Any], *,
                       models_per_chunk=models_per_chunk)
 
 
-__all__ = ("EnsembleCallback", "ModelStack", "members_from_groups", "model_seed", "train_many")
+
+def gabor_bank(size: int = 7, n_orientations: int = 8, wavelengths: Sequence[float] = (4.0, 7.0),
+               sigma_ratio: float = 0.5) -> torch.Tensor:
+    """Even (cosine) Gabor filters, zero-mean and L1-normalised: ``(len(wavelengths) *
+    n_orientations, 1, size, size)`` float32. Fixed by its arguments, never by data.
+
+    >>> tuple(gabor_bank().shape)
+    (16, 1, 7, 7)
+    """
+    r = (size - 1) / 2
+    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    kernels = []
+    for lam in wavelengths:
+        sig = sigma_ratio * lam
+        for i in range(n_orientations):
+            th = math.pi * i / n_orientations
+            xr = xx * math.cos(th) + yy * math.sin(th)
+            yr = -xx * math.sin(th) + yy * math.cos(th)
+            g = np.exp(-(xr ** 2 + yr ** 2) / (2 * sig ** 2)) * np.cos(2 * math.pi * xr / lam)
+            g = g - g.mean()
+            kernels.append(g / np.abs(g).sum())
+    return torch.tensor(np.array(kernels), dtype=torch.float32).unsqueeze(1)
+
+
+class GaborFeatures(nn.Module):
+    """A fixed, data-independent feature map for small grey images: a Gabor filter bank
+    (:func:`gabor_bank`), both half-wave rectifications, average pooling, flattened.
+
+    Partition ensembles apply it once to every input instead of once per base model; since it
+    depends on no data it leaves every base model a function of its own partition (what the
+    certificates need). On 28 x 28 inputs with ``pool=7``: 16 filters x 2 signs x 4 x 4 = 512
+    features. Fifty MNIST digits per model give ~71% test accuracy with a linear head on these
+    features (R16), against ~65% for a small CNN trained from pixels for the same time.
+
+    Examples
+    --------
+    >>> import torch
+    >>> tuple(GaborFeatures()(torch.zeros(2, 1, 28, 28)).shape)
+    (2, 512)
+    """
+
+    def __init__(self, size: int = 7, n_orientations: int = 8, wavelengths: Sequence[float] = (4.0, 7.0),
+                 pool: int = 7, scale: float = 4.0) -> None:
+        super().__init__()
+        self.register_buffer("weight", gabor_bank(size, n_orientations, wavelengths))
+        self.pad = size // 2
+        self.pool = pool
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        r = nn.functional.conv2d(x, self.weight, padding=self.pad)
+        r = torch.cat([r.clamp(min=0), (-r).clamp(min=0)], dim=1)
+        return nn.functional.avg_pool2d(r, self.pool).flatten(1) * self.scale
+
+
+__all__ = ("EnsembleCallback", "GaborFeatures", "ModelStack", "gabor_bank", "members_from_groups", "model_seed",
+           "train_many")

@@ -498,6 +498,7 @@ def load_model(path: str | os.PathLike, *, architecture: str | Callable[[ModelSp
     if not path.is_file():
         raise DataError(f"model file {path} does not exist")
     card = read_card(path)
+    spec_given = spec is not None
     if architecture is None and card is None:
         raise InvalidParameterError(f"{path} has no model card ({card_path(path).name}); pass architecture= and spec=")
     if spec is None:
@@ -523,7 +524,14 @@ def load_model(path: str | os.PathLike, *, architecture: str | Callable[[ModelSp
         label = getattr(name, "__name__", type(name).__name__)
     else:
         kwargs = card.architecture_kwargs if card is not None and card.architecture == name else {}
-        module = _build(name, spec, kwargs)
+        try:
+            module = _build(name, spec, kwargs)
+        except (InvalidParameterError, ValueError, RuntimeError, TypeError) as exc:
+            if architecture is not None and spec_given:
+                raise
+            # the architecture, its arguments or the input shape came from the card: the card is wrong
+            raise DataError(f"model card {card_path(path)} describes a model poisonlab cannot build: "
+                            f"{_one_line(exc)}") from exc
         label = name
     problem = _mismatch(module.state_dict(), state)
     if problem:

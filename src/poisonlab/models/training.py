@@ -106,8 +106,11 @@ class TrainHistory:
 
 
 def to_tensor(X: np.ndarray) -> torch.Tensor:
-    """Integer arrays (token ids) stay int64; everything else becomes float32."""
+    """Integer arrays (token ids) stay int64; everything else becomes float32. A read-only array
+    (the view a trainer hands on) is copied: torch cannot share memory it may not write."""
     arr = np.asarray(X)
+    if not arr.flags.writeable:
+        arr = arr.copy()
     if np.issubdtype(arr.dtype, np.integer):
         return torch.as_tensor(arr, dtype=torch.int64)
     return torch.as_tensor(arr, dtype=torch.float32)

@@ -3,7 +3,7 @@
 One file, no network: the CSS is inline, every plot and thumbnail is a PNG data URI, there is no
 script, and a Content-Security-Policy forbids the page to load anything else. The report reads
 a record and draws it; the numbers, distributions, ROC points, thumbnails and triggers all come
-from the record (the run layer computes them: :mod:`poisonlab.runs.evidence`).
+from the record (the run layer computes them: :mod:`poisonlab.runs.report_data`).
 
 What it shows, first what a reviewer asks first:
 
@@ -164,7 +164,10 @@ def para(text: str, cls: str | None = None) -> dict[str, Any]:
 
 
 def kv(pairs: Sequence[tuple[str, Any]]) -> dict[str, Any]:
-    return {"type": "kv", "pairs": [(k, v if isinstance(v, dict) else T(v)) for k, v in pairs if v is not None]}
+    def cell(v: Any) -> dict[str, Any]:
+        return v if isinstance(v, dict) else T(("yes" if v else "no") if isinstance(v, bool) else v)
+
+    return {"type": "kv", "pairs": [(k, cell(v)) for k, v in pairs if v is not None]}
 
 
 def pre(text: str, summary: str) -> dict[str, Any]:
@@ -561,6 +564,8 @@ def _run_view(rec: dict[str, Any]) -> dict[str, Any]:
                         f" of the {q.get('n_poison', 'n/a')} planted poisons (recall), precision ", prec_v, "."))
     elif res.get("scan"):
         why.append(_sub(f"The data scan quarantined {res['scan'].get('n_quarantined', 'n/a')} samples (no ground truth)."))
+    if isinstance(_get(res, "scan", "verdict"), str):  # the scan's own words, when it gives them
+        why.append(_sub("The scan says: " + res["scan"]["verdict"]))
     rt = res.get("retrain")
     if rt:
         ra = V(rt.get("clean_accuracy"), pointer("results", "retrain", "clean_accuracy"))
@@ -581,7 +586,7 @@ def _run_view(rec: dict[str, Any]) -> dict[str, Any]:
             text += "; the attack's target " + ("is" if r["target_flagged"] else "is not") + " among them"
         why.append([chip, T(" " + text + ".")])
         cards.append(card(name.replace("_", " ").title(), T(("class " + ", ".join(map(str, flagged))) if flagged
-                                                              else "nothing flagged"),
+                                                              else "nothing flagged", "word"),
                           r.get("verdict"), "bad" if flagged else "good"))
     for name, m in (res.get("monitor") or {}).items():
         base = ("results", "monitor", name)
@@ -623,7 +628,7 @@ def _as_float(v: Any) -> float | None:
 
 
 def _grid_view(rec: dict[str, Any]) -> dict[str, Any]:
-    from ..runs.evidence import mean_std_by
+    from ..runs.report_data import mean_std_by
     from .plots import sweep_png
 
     sc = rec.get("scenario") or {}
@@ -698,8 +703,8 @@ def _grid_view(rec: dict[str, Any]) -> dict[str, Any]:
         if panels:
             blocks_sweep.append(figure(sweep_png(panels, xlabel=xkey.replace("_", " ")),
                                        f"ASR and clean accuracy against {xkey}, per attack",
-                                       f"Mean over seeds (band: ± one standard deviation; dots: each seed). "
-                                       f"The clean model's ASR is measured on the same triggered inputs."))
+                                       "Mean over seeds (band: ± one standard deviation; dots: each seed). "
+                                       "The clean model's ASR is measured on the same triggered inputs."))
         if recall_panels:
             blocks_sweep.append(figure(sweep_png(recall_panels, xlabel=xkey.replace("_", " "),
                                                  ylabel="poisons quarantined"),
@@ -895,7 +900,7 @@ def _scan_view(rec: dict[str, Any]) -> dict[str, Any]:
 def _model_scan_view(rec: dict[str, Any]) -> dict[str, Any]:
     from .plots import anomaly_index_png
 
-    res, sc = rec["results"], rec.get("scenario") or {}
+    res = rec["results"]
     classes = res.get("classes")
     index = res.get("anomaly_index") or []
     norms = res.get("l1_norms") or []
@@ -905,14 +910,14 @@ def _model_scan_view(rec: dict[str, Any]) -> dict[str, Any]:
     unsafe = fs.get("safe") is False
     tone = "bad" if flagged or unsafe else "good"
     short = "refused: unsafe file" if unsafe else ("backdoor suspected" if flagged else "no backdoor found")
-    cards = [card("Verdict", T(short),
+    cards = [card("Verdict", T(short, "word"),
                   ("class " + ", ".join(_class_name(classes, c) for c in flagged)) if flagged else None, tone)]
     if index:
         top = max(range(len(index)), key=lambda c: index[c] if _finite(index[c]) else -math.inf)
         cards.append(card("Largest anomaly index", V(index[top], pointer("results", "anomaly_index", top), "num"),
                           f"class {_class_name(classes, top)} (flagged above 2)"))
     if fs:
-        cards.append(card("Model file", T("safe to load" if fs.get("safe") else "unsafe"), fs.get("format"),
+        cards.append(card("Model file", T("safe to load" if fs.get("safe") else "unsafe", "word"), fs.get("format"),
                           "good" if fs.get("safe") else "bad"))
     why = []
     if norms:

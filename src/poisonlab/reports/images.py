@@ -25,7 +25,7 @@ def trigger_png(mask: np.ndarray, pattern: np.ndarray, scale: int = 8) -> bytes:
 
 
 def preview_png(preview: dict, *, min_side: int = 96) -> bytes:
-    """A picture stored by :func:`poisonlab.runs.evidence.sample_preview` (``uint8_b64``,
+    """A picture stored by :func:`poisonlab.runs.report_data.sample_preview` (``uint8_b64``,
     ``shape`` [H, W, C]) as PNG bytes, upscaled by a whole factor to at least ``min_side``
     pixels a side (nearest neighbour: pixels stay sharp). Spectrograms get the viridis colour
     map (perceptually uniform, colour-blind safe) with the lowest band at the bottom."""

@@ -128,7 +128,7 @@ def score_histograms_png(dists: Mapping[str, Mapping[str, Any]], *, columns: int
     ground truth is known (each as a share of its own group, so that a few poisons show beside
     many clean samples), and the lowest flagged score as a dotted line.
 
-    ``dists``: name -> :func:`poisonlab.runs.evidence.score_distribution` output.
+    ``dists``: name -> :func:`poisonlab.runs.report_data.score_distribution` output.
     """
     import numpy as np
 
@@ -155,13 +155,18 @@ def score_histograms_png(dists: Mapping[str, Mapping[str, Any]], *, columns: int
                 ax.axvline(d["lowest_flagged"], color="#333333", linestyle=":", linewidth=1.2,
                            label="flagged from here")
             _pct_axis(ax)
+            if d.get("scale") == "log":  # log-spaced bins of a long-tailed score
+                positive = edges[edges > 0]
+                ax.set_xscale("symlog", linthresh=float(positive[0]) if len(positive) else 1.0)
             ax.set_title(name, loc="left")
             ax.set_xlabel("score (higher = more suspicious)")
             ax.set_ylabel("share of the group")
-            ax.legend(loc="upper right", fontsize=7)
         for ax in axes.ravel()[n:]:
             ax.set_visible(False)
-        fig.tight_layout()
+        handles, labels = axes.ravel()[0].get_legend_handles_labels()
+        labels = [lab.split(" (")[0] for lab in labels]  # counts differ per panel only by non-finite scores
+        fig.legend(handles, labels, loc="lower center", ncol=len(handles), bbox_to_anchor=(0.5, 0.0))
+        fig.tight_layout(rect=(0, 0.35 / fig.get_figheight(), 1, 1))
         return figure_png(fig)
 
 
@@ -201,19 +206,25 @@ def sweep_png(panels: Mapping[str, Mapping[str, Any]], *, xlabel: str = "poison 
 
     styles = {"attack success rate": (POISON, "o", "-"), "clean accuracy": (CLEAN, "s", "-"),
               "clean model's ASR": (PALETTE["orange"], "^", "--"),
-              "ASR after retraining": (PALETTE["green"], "D", "-."),
-              "quarantine recall": (PALETTE["purple"], "v", ":")}
+              "ASR after retraining": (PALETTE["green"], "D", "-.")}
+    spare = (PALETTE["green"], PALETTE["purple"], PALETTE["sky"], PALETTE["black"])  # not used above
+    spare_markers = ("D", "P", "X", "v")
     titles = list(panels)
     cols = min(3, len(titles))
     rows = -(-len(titles) // cols)
     with _style() as plt:
-        fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols + 0.4, 2.9 * rows + 0.5), squeeze=False)
+        fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols + 0.4, 2.9 * rows + 0.8), squeeze=False)
         handles = {}
         for ax, title in zip(axes.ravel(), titles):
             p = panels[title]
             x = np.asarray(p["x"], dtype=float)
+            extra = [lab for lab in p["series"] if lab not in styles]
             for k, (label, s) in enumerate(p["series"].items()):
-                colour, marker, ls = styles.get(label, (CYCLE[k % len(CYCLE)], MARKERS[k % len(MARKERS)], "-"))
+                j = extra.index(label) if label in extra else 0
+                fallback = (spare[j % len(spare)], spare_markers[j % len(spare_markers)],
+                            LINESTYLES[(j + 1) % len(LINESTYLES)]) if label.startswith("ASR after") else \
+                    (CYCLE[k % len(CYCLE)], MARKERS[k % len(MARKERS)], LINESTYLES[k % len(LINESTYLES)])
+                colour, marker, ls = styles.get(label, fallback)
                 mean = np.asarray([np.nan if v is None else v for v in s["mean"]], dtype=float)
                 std = s.get("std")
                 if std is not None and any(v for v in std if v):
@@ -235,9 +246,11 @@ def sweep_png(panels: Mapping[str, Mapping[str, Any]], *, xlabel: str = "poison 
                 ax.set_ylabel(ylabel)
         for ax in axes.ravel()[len(titles):]:
             ax.set_visible(False)
-        fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(5, len(handles)),
-                   bbox_to_anchor=(0.5, 0.0))
-        fig.tight_layout(rect=(0, 0.08 if rows == 1 else 0.05, 1, 1))
+        ncol = max(1, min(len(handles), 3 if cols < 3 else 4))
+        legend_rows = -(-len(handles) // ncol)
+        height = fig.get_figheight()
+        fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=ncol, bbox_to_anchor=(0.5, 0.0))
+        fig.tight_layout(rect=(0, min(0.45, (0.22 * legend_rows + 0.1) / height), 1, 1))
         return figure_png(fig)
 
 

@@ -45,7 +45,12 @@ from . import (
     r12_neural_cleanse,
     r13_fine_pruning,
     r14_data_detectors,
+    r15_anti_backdoor,
+    r16_dpa,
+    r17_roni,
+    r18_dp_sgd,
     r19_confident_learning,
+    r23_run_off,
 )
 from .common import RunContext, mean_std
 
@@ -54,7 +59,8 @@ MODULES: tuple[ModuleType, ...] = (
     r01_badnets_mnist, r02_badnets_rate_sweep, r03_blended, r04_sig_cifar10, r05_wanet,
     r06_label_consistent, r07_feature_collision, r08_gradient_matching, r09_svm_poisoning,
     r10_text_backdoors, r11_strip, r12_neural_cleanse, r13_fine_pruning, r14_data_detectors,
-    r19_confident_learning,
+    r15_anti_backdoor, r16_dpa, r17_roni, r18_dp_sgd, r19_confident_learning,
+    r23_run_off,
 )
 
 #: What a reproduction module must define.

@@ -145,6 +145,13 @@ def load_monitor(directory: str | os.PathLike) -> Any:
     if not (folder / STRIP.STATE_FILE).is_file() and (folder / "monitor.json").is_file():
         raise DataError(f"{folder} was saved by an older poisonlab (monitor.json + pool.npz); refit it "
                         f"with 'poisonlab monitor fit'")
+    arrays = folder / STRIP.ARRAYS_FILE
+    if arrays.is_file():  # a damaged archive is a one-line DataError here, whatever zipfile raises
+        from ..data import npz_member, open_npz
+
+        with open_npz(arrays) as z:
+            for key in z.files:
+                npz_member(z, key, arrays)
     return STRIP.load(folder)
 
 

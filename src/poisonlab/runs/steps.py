@@ -43,7 +43,11 @@ def load_splits(spec: dict[str, Any], *, data_dir: str | Path | None = None) -> 
         if n > len(splits.train):
             raise InvalidParameterError(f"dataset.train_size={n} but the training split has only "
                                         f"{len(splits.train)} samples")
-        splits = dataclasses.replace(splits, train=splits.train.subset(np.arange(n)))
+        train = splits.train.subset(np.arange(n))
+        raw = train.info.get("raw")
+        if raw is not None and len(raw) == len(splits.train):  # per-row raw columns follow the cut
+            train = dataclasses.replace(train, info={**train.info, "raw": np.asarray(raw)[:n]})
+        splits = dataclasses.replace(splits, train=train)
     return splits
 
 
@@ -270,7 +274,7 @@ def step_poison(ctx: CellContext) -> None:
                              "poison_mask_sha256": sha256_array(mask),
                              "poisoned_data_sha256": sha256_array(X)}
     # what a report shows of each attack's trigger: a clean test input before and after it
-    from .evidence import planted_trigger
+    from .report_data import planted_trigger
 
     test = ctx.splits.test
     ctx.results["poison"]["triggers"] = [
@@ -346,7 +350,7 @@ def group_columns(ds: Dataset) -> dict[str, np.ndarray]:
     value per sample) are left out."""
     cols: dict[str, np.ndarray] = {k: np.asarray(v).astype(str) for k, v in ds.metadata.items()}
     raw, names = ds.info.get("raw"), ds.info.get("raw_columns")
-    if raw is not None and names is not None:
+    if raw is not None and names is not None and len(raw) == len(ds):
         raw = np.asarray(raw)
         for j, name in enumerate(names):
             cols.setdefault(str(name), raw[:, j].astype(str))
@@ -514,7 +518,7 @@ def step_scan(ctx: CellContext) -> None:
         out["evaluation"] = {name: {k: v for k, v in m.items() if k != "per_class"}
                              for name, m in result.evaluation.items()}
     # what a report shows: score histograms, ROC curves, the most suspicious samples (bounded)
-    from .evidence import scan_evidence
+    from .report_data import scan_evidence
 
     out["evidence"] = scan_evidence(ds, result, ctx.poison_mask)
     ctx.results["scan"] = out
@@ -542,7 +546,7 @@ def step_inspect(ctx: CellContext) -> None:
                           "verdict": "backdoor suspected" if flagged else "no backdoor found",
                           "target_flagged": (target in flagged) if target is not None else None}
         if hasattr(det, "masks_"):  # reversed triggers, small, for the report
-            from .evidence import trigger_previews
+            from .report_data import trigger_previews
 
             out[comp.name]["triggers"] = trigger_previews(det.masks_, det.patterns_)
     ctx.results["inspect"] = out

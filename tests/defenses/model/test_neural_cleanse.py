@@ -16,9 +16,16 @@ def test_anomaly_index_hand_computed():
     assert anomaly_index(l1)[4] > 2 and (anomaly_index(l1)[:4] < 2).all()
 
 
-def test_neural_cleanse_finds_the_target(backdoored_digits):
+@pytest.fixture(scope="module")
+def fitted(backdoored_digits):
+    """Neural Cleanse with its defaults (each class runs until it converges)."""
     s, _, clf = backdoored_digits
-    nc = NeuralCleanse(epochs=12, random_state=0).fit(s.test.X[:200], model=clf)
+    return NeuralCleanse(random_state=0).fit(s.test.X[:200], model=clf)
+
+
+def test_neural_cleanse_finds_the_target(fitted):
+    nc = fitted
+    assert nc.conclusive_
     assert np.flatnonzero(nc.flags_).tolist() == [3]
     assert nc.l1_norms_.argmin() == 3 and nc.scores_[3] > 2
     mask, pattern = nc.reversed_trigger(3)
@@ -26,9 +33,9 @@ def test_neural_cleanse_finds_the_target(backdoored_digits):
     assert mask[-3:, -3:].mean() > mask.mean()  # the reversed mask sits where the patch was
 
 
-def test_neural_cleanse_unlearning_repairs_a_copy(backdoored_digits):
+def test_neural_cleanse_unlearning_repairs_a_copy(backdoored_digits, fitted):
     s, atk, clf = backdoored_digits
-    nc = NeuralCleanse(epochs=12, random_state=0).fit(s.test.X[:200], model=clf)
+    nc = fitted
     before = [p.detach().clone() for p in clf.module_.parameters()]
     fixed = nc.unlearn(clf, s.train.X, s.train.y, epochs=3)
     keep = s.test.y != 3

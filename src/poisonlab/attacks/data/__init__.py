@@ -3,6 +3,7 @@
 from .audio import AudioTrigger
 from .badnets import BadNets
 from .blended import Blended
+from .dictionary import DictionaryAttack
 from .bias import SubgroupLabelFlip
 from .feature_collision import FeatureCollision
 from .gradient_matching import GradientMatching
@@ -14,4 +15,4 @@ from .tabular import TabularTrigger
 from .text import CharTrigger, CleanLabelRareWord, RareWordTrigger, SentenceTrigger
 from .wanet import WaNet
 
-__all__ = ["AdversarialLabelFlip", "AudioTrigger", "BadNets", "Blended", "CharTrigger", "CleanLabelRareWord", "FeatureCollision", "GradientMatching", "LabelConsistent", "RandomLabelFlip", "RareWordTrigger", "SentenceTrigger", "SIG", "SVMPoisoning", "SubgroupLabelFlip", "TabularTrigger", "TargetedLabelFlip", "WaNet"]
+__all__ = ["AdversarialLabelFlip", "AudioTrigger", "BadNets", "Blended", "CharTrigger", "CleanLabelRareWord", "DictionaryAttack", "FeatureCollision", "GradientMatching", "LabelConsistent", "RandomLabelFlip", "RareWordTrigger", "SentenceTrigger", "SIG", "SVMPoisoning", "SubgroupLabelFlip", "TabularTrigger", "TargetedLabelFlip", "WaNet"]

@@ -45,3 +45,19 @@ def principal_projection(R: np.ndarray, n_components: int) -> np.ndarray:
     k = max(1, min(n_components, Rc.shape[1], len(Rc) // 2))
     w, V = np.linalg.eigh(Rc.T @ Rc)
     return Rc @ V[:, np.argsort(w)[::-1][:k]]
+
+
+def calibrate_per_class(det: Any, scores: np.ndarray, y: np.ndarray, rule: str = "quantile") -> None:
+    """Threshold per-class comparable ``scores`` through the detector's ``_calibrate`` and set
+    its ``evidence_``. With ``contamination="auto"`` the scores are first shifted by each
+    class's tail-excess cut (:func:`~poisonlab.defenses.data.evidence.tail_excess_cut`), so the
+    detector's ``_auto_threshold`` is 0 -- as the "per_class" rule shifts by each class's
+    removal cut -- and ranks within a class are unchanged."""
+    from .evidence import calibrated_evidence, tail_excess_cut
+
+    if isinstance(det.contamination, str):
+        det._calibrate(scores - tail_excess_cut(scores, y))
+        det.evidence_ = calibrated_evidence(det.scores_, det.threshold_, groups=y)
+    else:
+        det._calibrate(scores, rule=rule, groups=y)
+        det.evidence_ = calibrated_evidence(det.scores_, det.threshold_, groups=y if rule == "per_class" else None)

@@ -59,6 +59,7 @@ class RankCombiner(BaseDetector):
 
     stage = "data"
     unit = "sample"
+    family = "combined"
 
     _parameter_constraints = {
         "detectors": ["array-like", None],

@@ -11,6 +11,7 @@ from ..._validation import Interval, check_array, check_labels
 from ...base import CONTAMINATION_OR_AUTO, BaseDetector
 from ...exceptions import InvalidParameterError
 from ...registry import register
+from .evidence import calibrated_evidence
 
 
 def duplicate_groups(X: np.ndarray, radius: float) -> np.ndarray:
@@ -67,6 +68,7 @@ class DuplicateConflicts(BaseDetector):
 
     stage = "data"
     unit = "sample"
+    family = "duplicate"
 
     _parameter_constraints = {
         "radius": [Interval(numbers.Real, 0, None, closed="left")],
@@ -96,4 +98,5 @@ class DuplicateConflicts(BaseDetector):
             y = check_labels(y, len(X))
             self.groups_ = duplicate_groups(X, float(self.radius))
         self._calibrate(conflict_fraction(self.groups_, y, int(y.max()) + 1))
+        self.evidence_ = calibrated_evidence(self.scores_, self.threshold_)
         return self

@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 
 from ..._validation import Interval, check_array, check_is_fitted, check_labels
-from ...base import CONTAMINATION, BaseDetector
+from ...base import CONTAMINATION_OR_AUTO, BaseDetector
 from ...exceptions import DataError
 from ...registry import register
+from .evidence import calibrated_evidence
 
 
 def neighbour_disagreement(neighbour_labels: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -42,8 +43,9 @@ class KNNLabelConsistency(BaseDetector):
     n_components : int or None, default=32
         Project features on their top principal directions first (neighbour search in 512-d is
         slow and distances concentrate); None searches the raw features.
-    contamination : float in (0, 0.5], default=0.1
-        Expected poisoned fraction; sets ``threshold_``.
+    contamination : float in (0, 0.5] or "auto", default=0.1
+        Expected poisoned fraction; sets ``threshold_``. "auto": the paper's vote, as a
+        majority -- flag a sample when more than half of its neighbours carry another label.
 
     Limits
     ------
@@ -64,16 +66,17 @@ class KNNLabelConsistency(BaseDetector):
 
     stage = "data"
     unit = "sample"
+    family = "label"
     threshold_param = "contamination"
 
     _parameter_constraints = {
         "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
         "n_components": [Interval(numbers.Integral, 1, None, closed="left"), None],
-        "contamination": CONTAMINATION,
+        "contamination": CONTAMINATION_OR_AUTO,
     }
 
     def __init__(self, *, n_neighbors: int = 10, n_components: int | None = 32,
-                 contamination: float = 0.1) -> None:
+                 contamination: Any = 0.1) -> None:
         self.n_neighbors = n_neighbors
         self.n_components = n_components
         self.contamination = contamination
@@ -101,7 +104,11 @@ class KNNLabelConsistency(BaseDetector):
         self._y = y
         idx = self._nn.kneighbors(Z, return_distance=False)[:, 1:]  # drop the point itself
         self._calibrate(neighbour_disagreement(y[idx], y))
+        self.evidence_ = calibrated_evidence(self.scores_, self.threshold_)
         return self
+
+    def _auto_threshold(self, scores: np.ndarray) -> float:
+        return 0.5
 
     def score(self, X: Any, y: Any) -> np.ndarray:
         """Score new labelled features against the fitted set's neighbours."""

@@ -12,6 +12,7 @@ from ...base import CONTAMINATION_OR_AUTO, BaseDetector
 from ...exceptions import DataError
 from ...registry import register
 from ._perclass import check_features
+from .evidence import calibrated_evidence
 
 
 def out_of_fold_probabilities(X: np.ndarray, y: np.ndarray, estimator: Any, folds: int, seed: int) -> np.ndarray:
@@ -69,6 +70,7 @@ class LabelIssues(BaseDetector):
 
     stage = "data"
     unit = "sample"
+    family = "label"
 
     _parameter_constraints = {
         "estimator": [HasMethods("fit", "predict_proba"), None],
@@ -119,4 +121,5 @@ class LabelIssues(BaseDetector):
         self.n_issues_ = int(issues.sum())
         quality = get_label_quality_scores(labels=y, pred_probs=P, method="self_confidence")
         self._calibrate(1.0 - np.asarray(quality, dtype=np.float64))
+        self.evidence_ = calibrated_evidence(self.scores_, self.threshold_)
         return self

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 
 from ..._validation import Interval, Options, check_seed
-from ...base import CONTAMINATION, BaseDetector
+from ...base import CONTAMINATION_OR_AUTO, BaseDetector
 from ...registry import register
-from ._perclass import check_features, per_class, principal_projection, relative_to_median
+from ._perclass import calibrate_per_class, check_features, per_class, principal_projection, relative_to_median
 
 
 def mcd_mahalanobis(Z: np.ndarray, seed: int) -> np.ndarray:
@@ -36,7 +36,11 @@ class RobustOutliers(BaseDetector):
     ----------
     method : {"mcd", "iforest"}, default="mcd"
     n_components : int, default=10
-    contamination : float in (0, 0.5], default=0.05
+    contamination : float in (0, 0.5] or "auto", default=0.05
+        The fraction flagged; "auto": the tail-excess rule
+        (:func:`~poisonlab.defenses.data.evidence.tail_excess_cut`): the high scores of a class
+        in significant excess over the other classes' (a class's heavy tail alone is not
+        enough, since the other classes have one too).
     random_state : int, Generator or None, default=0
 
     Limits
@@ -55,15 +59,16 @@ class RobustOutliers(BaseDetector):
 
     stage = "data"
     unit = "sample"
+    family = "outlier"
 
     _parameter_constraints = {
         "method": [Options(("mcd", "iforest"))],
         "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
-        "contamination": CONTAMINATION,
+        "contamination": CONTAMINATION_OR_AUTO,
         "random_state": ["random_state"],
     }
 
-    def __init__(self, *, method: str = "mcd", n_components: int = 10, contamination: float = 0.05,
+    def __init__(self, *, method: str = "mcd", n_components: int = 10, contamination: Any = 0.05,
                  random_state: Any = 0) -> None:
         self.method = method
         self.n_components = n_components
@@ -84,5 +89,8 @@ class RobustOutliers(BaseDetector):
             s = -IsolationForest(random_state=seed).fit(Z).score_samples(Z)
             return s - np.median(s)
 
-        self._calibrate(per_class(y, score))
+        calibrate_per_class(self, per_class(y, score), y)
         return self
+
+    def _auto_threshold(self, scores: np.ndarray) -> float:
+        return 0.0  # the scores arrive shifted by each class's tail-excess cut

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 
 from ..._validation import Interval, Options
-from ...base import CONTAMINATION, BaseDetector
+from ...base import CONTAMINATION_OR_AUTO, BaseDetector
 from ...registry import register
-from ._perclass import check_features, per_class, relative_to_median
+from ._perclass import calibrate_per_class, check_features, per_class, relative_to_median
 
 
 def spectral_scores(R: np.ndarray, n_components: int = 1) -> np.ndarray:
@@ -47,8 +47,10 @@ class SpectralSignatures(BaseDetector):
     ----------
     n_components : int, default=1
         Number of top singular vectors to project on (the paper uses 1).
-    contamination : float in (0, 0.5], default=0.05
-        The expected poisoned fraction (the paper's epsilon).
+    contamination : float in (0, 0.5] or "auto", default=0.05
+        The expected poisoned fraction (the paper's epsilon). "auto" (no epsilon known): the
+        tail-excess rule (:func:`~poisonlab.defenses.data.evidence.tail_excess_cut`), which
+        flags the high scores of a class in significant excess over the other classes'.
     threshold_rule : {"quantile", "per_class"}, default="quantile"
         "quantile": flag the ``contamination`` highest-scoring fraction of all samples.
         "per_class": the paper's rule, flag the ``ceil(1.5 * contamination * n_c)``
@@ -74,16 +76,17 @@ class SpectralSignatures(BaseDetector):
 
     stage = "data"
     unit = "sample"
+    family = "cluster"
     #: The paper removes 1.5 epsilon of each class.
     per_class_factor = 1.5
 
     _parameter_constraints = {
         "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
-        "contamination": CONTAMINATION,
+        "contamination": CONTAMINATION_OR_AUTO,
         "threshold_rule": [Options(("quantile", "per_class"))],
     }
 
-    def __init__(self, *, n_components: int = 1, contamination: float = 0.05,
+    def __init__(self, *, n_components: int = 1, contamination: Any = 0.05,
                  threshold_rule: str = "quantile") -> None:
         self.n_components = n_components
         self.contamination = contamination
@@ -95,6 +98,8 @@ class SpectralSignatures(BaseDetector):
         X = X.astype(np.float64, copy=False)
         raw = per_class(y, lambda idx, c: spectral_scores(X[idx], self.n_components))
         self.raw_scores_ = raw
-        self._calibrate(per_class(y, lambda idx, c: relative_to_median(raw[idx])), rule=self.threshold_rule,
-                        groups=y)
+        calibrate_per_class(self, per_class(y, lambda idx, c: relative_to_median(raw[idx])), y, self.threshold_rule)
         return self
+
+    def _auto_threshold(self, scores: np.ndarray) -> float:
+        return 0.0  # the scores arrive shifted by each class's tail-excess cut

@@ -9,9 +9,9 @@ import numpy as np
 from scipy.linalg import expm
 
 from ..._validation import Interval, Options
-from ...base import CONTAMINATION, BaseDetector
+from ...base import CONTAMINATION_OR_AUTO, BaseDetector
 from ...registry import register
-from ._perclass import check_features, per_class, principal_projection, relative_to_median
+from ._perclass import calibrate_per_class, check_features, per_class, principal_projection, relative_to_median
 
 
 def whiten(R: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -85,9 +85,11 @@ class Spectre(BaseDetector):
         QUE parameter (the paper's default).
     trim_fraction : float in [0, 0.5), optional
         Fraction of each class the robust estimate leaves out; default ``2 * contamination``
-        (the paper's ``limit1 = 2`` times its epsilon), at most 0.49.
-    contamination : float in (0, 0.5], default=0.05
-        The expected poison fraction epsilon; also the fraction flagged.
+        (the paper's ``limit1 = 2`` times its epsilon), at most 0.49; with
+        ``contamination="auto"``, ``AUTO_TRIM`` (0.2).
+    contamination : float in (0, 0.5] or "auto", default=0.05
+        The expected poison fraction epsilon; also the fraction flagged. "auto" (no epsilon
+        known): the tail-excess rule (:func:`~poisonlab.defenses.data.evidence.tail_excess_cut`).
     threshold_rule : {"quantile", "per_class"}, default="quantile"
         "quantile": flag the ``contamination`` highest-scoring fraction of all samples;
         "per_class": flag the ``ceil(1.5 * contamination * n_c)`` highest of each class ``c``
@@ -119,19 +121,22 @@ class Spectre(BaseDetector):
 
     stage = "data"
     unit = "sample"
+    family = "cluster"
     per_class_factor = 1.5
+    #: Share of each class left out of the robust estimate when no epsilon is given.
+    AUTO_TRIM = 0.2
 
     _parameter_constraints = {
         "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
         "alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "trim_fraction": [Interval(numbers.Real, 0, 0.5, closed="left"), None],
-        "contamination": CONTAMINATION,
+        "contamination": CONTAMINATION_OR_AUTO,
         "threshold_rule": [Options(("quantile", "per_class"))],
         "random_state": ["random_state"],
     }
 
     def __init__(self, *, n_components: int = 32, alpha: float = 4.0,
-                 trim_fraction: float | None = None, contamination: float = 0.05,
+                 trim_fraction: float | None = None, contamination: Any = 0.05,
                  threshold_rule: str = "quantile", random_state: Any = 0) -> None:
         self.n_components = n_components
         self.alpha = alpha
@@ -144,7 +149,10 @@ class Spectre(BaseDetector):
         """Score representations ``X`` (n, d) grouped by labels ``y``."""
         X, y = check_features(X, y, min_per_class=4)
         X = X.astype(np.float64, copy=False)
-        trim = min(0.49, 2 * self.contamination) if self.trim_fraction is None else self.trim_fraction
+        if self.trim_fraction is not None:
+            trim = self.trim_fraction
+        else:
+            trim = self.AUTO_TRIM if isinstance(self.contamination, str) else min(0.49, 2 * self.contamination)
 
         def score(idx: np.ndarray, c: int) -> np.ndarray:
             P = principal_projection(X[idx], self.n_components)
@@ -152,6 +160,8 @@ class Spectre(BaseDetector):
 
         raw = per_class(y, score)
         self.raw_scores_ = raw
-        self._calibrate(per_class(y, lambda idx, c: relative_to_median(raw[idx])), rule=self.threshold_rule,
-                        groups=y)
+        calibrate_per_class(self, per_class(y, lambda idx, c: relative_to_median(raw[idx])), y, self.threshold_rule)
         return self
+
+    def _auto_threshold(self, scores: np.ndarray) -> float:
+        return 0.0  # the scores arrive shifted by each class's tail-excess cut

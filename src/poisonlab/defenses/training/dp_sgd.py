@@ -199,7 +199,10 @@ class DPSGD(BaseTrainer):
         check_opacus_compatible(module)
         n = len(X)
         sample_rate = min(1.0, cfg.batch_size / n)
-        engine = PrivacyEngine(accountant=self.accountant)
+        with warnings.catch_warnings():
+            # secure_mode=False is stated in Limits; Opacus warns about it at every construction
+            warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
+            engine = PrivacyEngine(accountant=self.accountant)
         gsm = GradSampleModule(module, batch_first=True, loss_reduction="mean")
         index_loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.arange(n)),
                                                    batch_size=cfg.batch_size)

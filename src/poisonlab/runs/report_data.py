@@ -63,13 +63,16 @@ def score_distribution(scores: Any, flags: Any = None, poison_mask: Any = None, 
     """A histogram of one detector's scores.
 
     Returns ``{"edges": [bins + 1], "counts": {"clean": [...], "poison": [...]}}`` when
-    ``poison_mask`` is given (``{"all": [...]}`` otherwise), ``n`` and ``n_nonfinite`` (scores
-    left out), and ``lowest_flagged``: the smallest score among the flagged samples (flags are
+    ``poison_mask`` is given (``{"all": [...]}`` otherwise), ``scale`` ("linear", or "log" when
+    99% of the scores sit in the lowest fifth of a non-negative range: the edges are then
+    log-spaced, zeros in the first bin), ``n`` and ``n_nonfinite`` (scores left out), and
+    ``lowest_flagged``: the smallest score among the flagged samples (flags are
     ``scores > threshold``, so the threshold lies just below it), None when nothing is flagged.
     """
     s = np.asarray(scores, dtype=np.float64).ravel()
     finite = np.isfinite(s)
     vals = s[finite]
+    scale = "linear"
     if len(vals) == 0:
         edges = np.array([0.0, 1.0])
     else:
@@ -77,11 +80,20 @@ def score_distribution(scores: Any, flags: Any = None, poison_mask: Any = None, 
         if hi <= lo:
             lo, hi = lo - 0.5, hi + 0.5
         edges = np.linspace(lo, hi, bins + 1)
+        positive = vals[vals > 0]
+        heavy = np.quantile(vals, 0.99) - lo < 0.2 * (hi - lo)  # 99% of the scores in the lowest fifth
+        if heavy and lo >= 0 and len(positive) and positive.min() < hi:
+            # a long tail (e.g. SPECTRE's QUE scores): log-spaced bins, zeros in the first one
+            start = float(positive.min())
+            edges = np.r_[lo, np.geomspace(start, hi, bins)] if lo < start else np.geomspace(start, hi, bins + 1)
+            edges = np.unique(edges)
+            scale = "log"
 
     def hist(x: np.ndarray) -> list[int]:
         return np.histogram(x, bins=edges)[0].astype(int).tolist()
 
-    out: dict[str, Any] = {"n": int(len(s)), "n_nonfinite": int((~finite).sum()), "edges": _round(edges)}
+    out: dict[str, Any] = {"n": int(len(s)), "n_nonfinite": int((~finite).sum()), "edges": _round(edges, 8),
+                           "scale": scale}
     if poison_mask is not None:
         pm = np.asarray(poison_mask, dtype=bool).ravel()
         out["counts"] = {"clean": hist(s[finite & ~pm]), "poison": hist(s[finite & pm])}
