@@ -162,8 +162,8 @@ class OutputGuard:
     Parameters
     ----------
     inputs : iterable of path or None
-        What the command reads; ``None`` entries are skipped, missing paths kept (compared by
-        path).
+        What the command reads, where it exists (``None`` entries and missing paths are
+        skipped).
     force : bool, default=False
         Replace existing files (never an input).
     force_hint : str, default="--force"
@@ -201,8 +201,9 @@ class OutputGuard:
     # -- declaring ---------------------------------------------------------------------------
 
     def add_input(self, path: str | os.PathLike | None) -> None:
-        """Add something the command reads (a file or a folder); ``None`` is ignored."""
-        if path is None:
+        """Add something the command reads (a file or a folder); ``None`` and paths that do not
+        exist (nothing there to lose: a sidecar the input may have) are ignored."""
+        if path is None or not _lexists(Path(path)):
             return
         path = Path(path)
         self._inputs.append((path, path.resolve(), _stat(path)))
@@ -305,15 +306,16 @@ class OutputGuard:
         if blocker is not None:
             raise OutputError(f"{what} {path} cannot be written: {blocker} is a file, not a folder")
         resolved = path.resolve()
-        for given, inp, inp_st in self._inputs:
-            same = resolved == inp or (
-                st is not None and inp_st is not None and (st.st_dev, st.st_ino) == (inp_st.st_dev, inp_st.st_ino))
-            inside = (st is not None and inp_st is not None and stat.S_ISDIR(inp_st.st_mode)
-                      and resolved.is_relative_to(inp))
-            if same or inside:
-                how = "is the input" if same else "is a file inside the input folder"
-                raise OutputError(f"{what} {path} {how} {given}: poisonlab never writes over its "
+        for given, inp, inp_st in self._inputs:  # the input itself first, then input folders
+            if resolved == inp or (st is not None and inp_st is not None
+                                   and (st.st_dev, st.st_ino) == (inp_st.st_dev, inp_st.st_ino)):
+                raise OutputError(f"{what} {path} is the input {given}: poisonlab never writes over its "
                                   f"inputs; choose another path")
+        for given, inp, inp_st in self._inputs:
+            if (st is not None and inp_st is not None and stat.S_ISDIR(inp_st.st_mode)
+                    and resolved.is_relative_to(inp)):
+                raise OutputError(f"{what} {path} is a file inside the input folder {given}: poisonlab "
+                                  f"never writes over its inputs; choose another path")
         key = self._key(path)
         if planning and key in self._planned:
             raise OutputError(f"{what} {path} is also {self._planned[key]}: give the outputs different paths")

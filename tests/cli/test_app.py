@@ -104,3 +104,22 @@ def test_exit_codes_are_documented_in_help():
 def test_every_command_that_writes_takes_force(command):
     r = poisonlab(*command, "--help", columns=250)
     assert r.code == 0 and "--force" in r.stdout, r.output
+
+
+def test_warnings_are_one_line(monkeypatch, tmp_path):
+    import warnings
+
+    from poisonlab.exceptions import PoisonlabWarning
+
+    def load(*args, **kwargs):
+        warnings.warn("the data looks odd\nsecond line", PoisonlabWarning)
+        warnings.warn("a library's own", UserWarning)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr("poisonlab.cli.main._load", load)
+    r = poisonlab("attack", "badnets", "--dataset", "digits", "--out", tmp_path / "o.npz")
+    lines = r.error_lines()
+    assert lines[:2] == ["warning: the data looks odd; second line", "warning: UserWarning: a library's own"]
+    assert r.code == 1 and len(lines) == 3 and lines[2].startswith("error: unexpected RuntimeError: stop here")
+    for log in re.findall(r"traceback in (\S+\.log)", lines[2]):
+        Path(log).unlink()

@@ -15,6 +15,8 @@ runner behave alike:
 - anything else prints one line with the path of a log file holding the traceback and exits 1;
 - ``poisonlab --debug ...`` (or ``POISONLAB_DEBUG=1``) prints the traceback as well.
 
+Warnings print as one line ``warning: ...`` on stderr (Python's own format with ``--debug``).
+
 Commands that scan exit 3 when they flag something (:data:`EXIT_FLAGGED`), unless ``--no-fail``.
 """
 
@@ -26,6 +28,7 @@ import os
 import sys
 import tempfile
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
@@ -94,13 +97,26 @@ def _debugging(ctx: click.Context) -> bool:
     return bool(ctx.meta.get("poisonlab.debug")) or os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
 
+def _show_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None,
+                  line: Any = None) -> None:
+    """Warnings as one line on stderr (``warning: ...``), not Python's two-line format with a
+    source line; ``--debug`` keeps Python's."""
+    from ..exceptions import PoisonlabWarning
+
+    kind = "" if issubclass(category, PoisonlabWarning) else f"{category.__name__}: "
+    click.echo(f"warning: {kind}{_one_line(str(message))}", err=True)
+
+
 class PoisonlabGroup(TyperGroup):
     """The root command group: runs a command and turns what it raises into one line and an exit
     code (see the module docstring)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                if not _debugging(ctx):
+                    warnings.showwarning = _show_warning
+                return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Exception as exc:  # noqa: BLE001 - the top of the command line: every error ends here

@@ -402,8 +402,8 @@ def scan_data(
         if path is not None:
             check_input(path, what)
     check_param(contamination, CONTAMINATION, "--contamination")
-    guard = output_guard([input, input and sidecar_path(input), features, model, model and card_path(model),
-                          *dataset_inputs(dataset, data_dir)], force=force)
+    guard = output_guard([input, input and sidecar_path(input), input and input.with_suffix(".json"), features,
+                          model, model and card_path(model), *dataset_inputs(dataset, data_dir)], force=force)
     guard.folder(out_dir, "--out-dir", files=["scores.csv", "scores.json", "quarantine.txt"])
     if report_path is not None:
         guard.file(report_path, "--report")

@@ -144,8 +144,8 @@ def train(
     if out.suffix != ".safetensors":
         raise InvalidParameterError(f"--out must end in .safetensors; got {out.name}")
     card = card_path(out)
-    guard = output_guard([input, input and sidecar_path(input), *dataset_inputs(dataset, data_dir)],
-                         force=force)
+    guard = output_guard([input, input and sidecar_path(input), input and input.with_suffix(".json"),
+                          *dataset_inputs(dataset, data_dir)], force=force)
     guard.file(out, "--out")
     guard.file(card, "the model card of --out")
     if architecture is not None:

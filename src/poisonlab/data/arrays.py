@@ -72,8 +72,10 @@ class open_npz:
         path = self.path
         if path.is_dir():
             raise DataError(f"{path} is a folder; give a .npz file")
-        if not path.is_file():
+        if not path.exists():
             raise DataError(f"{path} does not exist")
+        if not path.is_file():
+            raise DataError(f"{path} is not a regular file; give a .npz file")
         try:
             if not zipfile.is_zipfile(path):
                 raise DataError(f"{path} is not a readable .npz file: not a zip archive (corrupt or "
@@ -131,8 +133,10 @@ def read_features(path: str | os.PathLike, *, n_samples: int | None = None) -> n
     path = Path(path)
     if path.is_dir():
         raise DataError(f"{path} is a folder; give a .npy file of features")
-    if not path.is_file():
+    if not path.exists():
         raise DataError(f"features file {path} does not exist")
+    if not path.is_file():
+        raise DataError(f"features file {path} is not a regular file; give a .npy file")
     fmt = np.lib.format
     try:
         with open(path, "rb") as fh:

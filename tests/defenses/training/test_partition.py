@@ -124,4 +124,4 @@ def test_hooks_the_batched_ensemble_cannot_honour_are_refused():
         return nn.functional.cross_entropy(logits, yy, reduction="none")
 
     DeepPartitionAggregation(k=3, random_state=0).fit(X, y, model_factory=_linear, config=CFG, loss_fn=loss_fn)
-    assert seen and all(s == 8 for s in seen)      # per model (vmapped): its batch slots
+    assert seen and all(s % 8 == 0 for s in seen)   # active models x batch slots per step
