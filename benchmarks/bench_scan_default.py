@@ -274,19 +274,24 @@ if __name__ == "__main__":
 
 def synthetic_features(n: int = 60_000, d: int = 512, n_classes: int = 10, n_poison: int = 600,
                        target: int = 7, seed: int = 0):
-    """Penultimate-like features: per class a mean in a 64-d subspace plus low-rank and
-    isotropic noise, through a ReLU (dead units and all); ``n_poison`` samples of other classes
-    relabelled ``target`` and moved along one direction (a backdoor's cluster)."""
+    """Penultimate-like features: per class a mean in a 32-d subspace, variation along 12
+    class-specific directions and a little isotropic noise, through a ReLU (so some units are
+    dead, as in a trained network's last hidden layer); ``n_poison`` samples of other classes
+    relabelled ``target`` and moved along one direction (a backdoor's cluster, 1% of the data as
+    in R1)."""
     rng = np.random.default_rng(seed)
-    basis = rng.normal(size=(64, d)) / 8.0
-    means = rng.normal(size=(n_classes, 64)) * 1.5
+    basis = rng.normal(size=(32, d)) / np.sqrt(32)
+    means = rng.normal(size=(n_classes, 32)) * 2.0
+    load = rng.normal(size=(n_classes, 12, d)) / np.sqrt(d) * 2.0
     y = rng.integers(n_classes, size=n)
-    load = rng.normal(size=(n_classes, 16, d)) / 6.0
-    F = means[y] @ basis + np.einsum("nk,nkd->nd", rng.normal(size=(n, 16)), load[y]) \
-        + 0.3 * rng.normal(size=(n, d))
-    cand = np.flatnonzero(y != target)
-    idx = rng.choice(cand, n_poison, replace=False)
-    F[idx] += 2.5 * rng.normal(size=d) / np.sqrt(d) * np.sqrt(d) * 0.5
+    F = means[y] @ basis
+    for c in range(n_classes):
+        idx = np.flatnonzero(y == c)
+        F[idx] += rng.normal(size=(len(idx), 12)) @ load[c]
+    F += 0.05 * rng.normal(size=(n, d))
+    idx = rng.choice(np.flatnonzero(y != target), n_poison, replace=False)
+    F[idx] = means[target] @ basis + rng.normal(size=(n_poison, 12)) @ load[target] * 0.5 \
+        + 1.5 * rng.normal(size=d) / np.sqrt(d) * np.sqrt(32) + 0.05 * rng.normal(size=(n_poison, d))
     y[idx] = target
     mask = np.zeros(n, dtype=bool)
     mask[idx] = True
