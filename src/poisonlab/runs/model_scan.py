@@ -138,7 +138,9 @@ def _architecture(path: Path, architecture: str | None, spec: Any, modality: str
         return architecture
     if modality not in defaults:
         raise InvalidParameterError(f"{path.name} has no model card: give architecture= or modality=")
-    return defaults[modality]
+    from ..models.architectures import default_architecture_for
+
+    return default_architecture_for(modality, np.empty((0, *spec.input_shape)))
 
 
 def _build(name: str, spec: Any) -> Any:
@@ -306,12 +308,12 @@ def load_classifier_for(path: str | os.PathLike, dataset: Dataset, *, architectu
     dataset's modality; weights without a card are built for the dataset's input shape and
     classes. Only safetensors files are read (pickle-based files: :func:`load_checked_model`).
     """
-    from ..models.architectures import DEFAULT_ARCHITECTURE, ModelSpec
+    from ..models.architectures import ModelSpec, default_architecture_for
     from ..models.io import load_classifier, read_card
 
     card = read_card(path)  # refuses anything but .safetensors
     if card is not None:
         _check_spec(card, ModelSpec(tuple(np.shape(dataset.X)[1:]), dataset.n_classes), Path(path))
         return load_classifier(path, architecture=architecture)
-    return load_classifier(path, architecture=architecture or DEFAULT_ARCHITECTURE[dataset.modality],
+    return load_classifier(path, architecture=architecture or default_architecture_for(dataset.modality, dataset.X),
                            spec=ModelSpec(tuple(np.shape(dataset.X)[1:]), dataset.n_classes))
