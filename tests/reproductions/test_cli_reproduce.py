@@ -23,7 +23,10 @@ def test_writes_json_and_a_table_of_everything_in_the_folder(stand_ins, tmp_path
     assert stand_ins[-1].cache_dir == Path("poisonlab-out/cache") and stand_ins[-1].threads == 1
     r = runner.invoke(app, ["reproduce", "R901", "--seeds", "1", "--out-dir", str(tmp_path),
                             "--cache-dir", str(tmp_path / "models")])
-    assert r.exit_code == 1, "a missed target fails the command"
+    assert r.exit_code == 2 and "--force" in r.output  # table.md of the first run is not replaced silently
+    r = runner.invoke(app, ["reproduce", "R901", "--seeds", "1", "--out-dir", str(tmp_path),
+                            "--cache-dir", str(tmp_path / "models"), "--force"])
+    assert r.exit_code == 3, "a missed target fails the command (3: something flagged / missed)"
     table = (tmp_path / "table.md").read_text()
     assert "| R900 | dummy |" in table and "| R901 | failing |" in table and "MISS" in table
 

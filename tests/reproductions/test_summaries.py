@@ -16,6 +16,8 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "results"
 def test_summaries_give_the_committed_verdicts(rid):
     """A strong regression test: the moved pass rules, on the recorded seeds, say exactly what
     the committed record says (verdict text, pass/fail and every measured statistic)."""
+    if not (DOCS / f"{rid}.json").is_file():
+        pytest.skip(f"{rid} has no committed result yet (docs/reproductions.md says why)")
     record = json.loads((DOCS / f"{rid}.json").read_text())
     out = REPRODUCTIONS[rid].summarize(record["per_seed"])
     assert bool(out["passed"]) == record["passed"]

@@ -30,9 +30,9 @@ DATA = ("mnist",)
 R18_TRAIN_SIZE = 10_000
 R18_NOISES = (0.0, 0.5, 1.0, 2.0)
 R18_ATTACKS = MappingProxyType({
-    "badnets@1%": ("badnets", {"target": 7, "poison_rate": 0.01, "patch_size": 3, "location": "bottom-right",
-                                "pattern": "square", "value": 1.0}),
-    "label_flip@20%": ("random_label_flip", {"poison_rate": 0.2}),
+    "badnets@1%": ("badnets", MappingProxyType({"target": 7, "poison_rate": 0.01, "patch_size": 3,
+                                                "location": "bottom-right", "pattern": "square", "value": 1.0})),
+    "label_flip@20%": ("random_label_flip", MappingProxyType({"poison_rate": 0.2})),
 })
 EPOCHS, BATCH, LR, DELTA, CLIP = 4, 256, 1e-3, 1e-5, 1.0
 

@@ -28,12 +28,19 @@ from .events import DetectorFinished, Event, StepFinished, StepStarted, ignore, 
 
 Emit = Callable[[Event], None]
 
-#: What a scan runs when the user names no detectors: one or more per family of evidence
-#: (feature-space clusters, class-excess outliers, label disagreement in the model's features
-#: and in the inputs, conflicting duplicates). ``NAME@inputs`` runs a detector on the inputs
-#: themselves (:func:`input_view`) instead of the model's features.
-DEFAULT_DETECTORS = ("activation_clustering", "spectre", "spectral", "robust_outliers", "label_issues",
-                     "label_issues@inputs", "duplicates")
+#: What a scan runs when the user names no detectors: the detectors whose calibrated rules kept
+#: their false alarms down on clean digits, MNIST and SMS Spam (docs/scan.md): activation
+#: clustering (clusters; calibrated on the classes and confirmed on the inputs), confident
+#: learning in the model's features and in the inputs (labels), conflicting duplicates.
+#: Spectral signatures, SPECTRE, robust outliers and k-NN label consistency stay available: on
+#: MNIST their calibrated rules flagged 16-125 clean samples per scan and found no poison the
+#: default set missed. ``NAME@inputs`` runs a detector on the inputs themselves
+#: (:func:`input_view`) instead of the model's features.
+DEFAULT_DETECTORS = ("activation_clustering", "label_issues", "label_issues@inputs", "duplicates")
+
+#: Every sample-level detector, for a user who wants all their evidence (and the benchmarks).
+ALL_DETECTORS = ("activation_clustering", "spectral", "spectre", "robust_outliers", "knn_label", "label_issues",
+                 "label_issues@inputs", "duplicates")
 
 #: How a scan combines its detectors by default (see :func:`scan`).
 DEFAULT_COMBINE = "evidence"
@@ -197,7 +204,7 @@ def input_view(dataset: Dataset, *, random_state: int | None = 0) -> np.ndarray:
     if dataset.modality == "audio" and X.ndim == 2:
         from ..data import log_mel_spectrogram
 
-        rate = int(dataset.info.get("sample_rate", 8000)) if isinstance(dataset.info, dict) else 8000
+        rate = int((dataset.info or {}).get("sample_rate", 8000))
         X = log_mel_spectrogram(X.astype(np.float64), rate)
     return X.reshape(len(X), -1).astype(np.float64)
 

