@@ -375,14 +375,16 @@ def quality(names) -> dict:
 
 def speed(repeat: int = 1) -> dict:
     """Part 2: every sample-level detector on the synthetic 60,000 x 512 features, with this
-    tree (after) and with the commit's tree in a subprocess (before), side by side."""
+    tree (after) and with :data:`BEFORE_COMMIT`'s tree in a subprocess (before), one after the
+    other in the same conditions."""
     import subprocess
     import tempfile
 
     after = time_detectors()
     before = None
     with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(["git", "archive", "HEAD", "src"], cwd=ROOT_DIR, capture_output=True, check=True)
+        archive = subprocess.run(["git", "archive", BEFORE_COMMIT, "src"], cwd=ROOT_DIR, capture_output=True,
+                                 check=True)
         subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
         env = {**__import__("os").environ, "PYTHONPATH": str(Path(tmp) / "src")}
         code = ("import json, sys; sys.path.insert(0, %r); import bench_scan_default as b; "
@@ -394,7 +396,7 @@ def speed(repeat: int = 1) -> dict:
             before = {"error": res.stderr[-2000:]}
     return {"setting": "synthetic 60,000 x 512 penultimate-like features (10 classes, 600 planted "
                        "poisons in class 7), every sample-level detector with its defaults",
-            "threads": torch_threads(), "after": after, "before (HEAD)": before}
+            "threads": torch_threads(), "before_commit": BEFORE_COMMIT, "after": after, "before": before}
 
 
 def torch_threads() -> int:

@@ -111,6 +111,7 @@ class ScanResult:
     verdict: str = NOTHING_FOUND
     families: dict[str, int] = field(default_factory=dict)
     detector_families: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def detectors(self) -> list[str]:
@@ -125,10 +126,11 @@ class ScanResult:
         n = int(self.quarantine.sum())
         if n == 0:
             return ("Nothing found: no sample passed any detector's own calibrated rule "
-                    f"({', '.join(self.detectors)}). Poison these detectors cannot see (clean-label "
-                    "poisons, a few optimised points) would not show here.")
+                f"({', '.join(self.detectors)}). Poison these detectors cannot see (clean-label "
+                "poisons, a few optimised points) would not show here." + "".join(f" Note: {note}" for note in self.notes))
         by = ", ".join(f"{k} by {fam} evidence ({FAMILIES.get(fam, fam)})" for fam, k in self.families.items())
-        return f"Poison suspected: {n} of {len(self.y)} samples quarantined: {by}."
+        return f"Poison suspected: {n} of {len(self.y)} samples quarantined: {by}." + \
+            "".join(f" Note: {note}" for note in self.notes)
 
     def table(self, top: int = 20) -> list[dict[str, Any]]:
         """The ``top`` most suspicious samples as rows (id, label, combined score, flaggers, and
@@ -150,7 +152,7 @@ class ScanResult:
         """The scan's summary as JSON-friendly data (per-sample arrays left out: see
         :attr:`scores`, :attr:`flags`, :attr:`evidence`, :attr:`combined`)."""
         return {"detectors": self.detectors, "combine": self.combine, "verdict": self.verdict,
-                "summary": self.summary(), "families": self.families,
+                "summary": self.summary(), "notes": self.notes, "families": self.families,
                 "detector_families": self.detector_families, "contamination": self.contamination,
                 "representation": self.representation, "seconds": self.seconds,
                 "n_quarantined": int(self.quarantine.sum()), "top": self.table(top),
@@ -279,9 +281,14 @@ def scan(dataset: Dataset, *, features: np.ndarray | None = None, model: Any = N
     >>> from poisonlab.data import load_digits
     >>> from poisonlab.runs.scan import scan
     >>> train = load_digits().train
-    >>> r = scan(train, features=train.X.reshape(len(train), -1), detectors=("robust_outliers", "duplicates"))
+    >>> r = scan(train, features=train.X.reshape(len(train), -1), detectors=("label_issues", "duplicates"))
     >>> r.verdict, int(r.quarantine.sum())
     ('nothing found', 0)
+    >>> y = train.y.copy(); y[:20] = (y[:20] + 1) % 10           # 20 flipped labels
+    >>> r = scan(train.with_arrays(y=y), features=train.X.reshape(len(train), -1),
+    ...          detectors=("label_issues", "duplicates"))
+    >>> r.verdict, int(r.quarantine[:20].sum()), int(r.quarantine[20:].sum())  # all 20, and 5 odd digits
+    ('poison suspected', 20, 5)
     """
     if combine not in ("evidence", "votes"):
         raise InvalidParameterError(f"combine must be 'evidence' or 'votes'; got {combine!r}")
@@ -346,13 +353,14 @@ def scan(dataset: Dataset, *, features: np.ndarray | None = None, model: Any = N
         quarantine = np.zeros(n, dtype=bool)
         quarantine[np.argsort(-combined, kind="stable")[:int(np.ceil((contamination or 0.05) * n))]] = True
     order = np.lexsort((-tie, -combined))
+    notes = _notes(dataset, fam, families, n, combine)
     result = ScanResult(ids=dataset.ids, y=dataset.y, scores=scores, flags=flags, combined=combined,
                         quarantine=quarantine, order=order, seconds=seconds, representation=rep_info,
                         reports=reports, contamination=contamination, combine=combine,
                         evidence=evidence if combine == "evidence" else {}, strongest=strongest_by,
                         verdict=POISON_SUSPECTED if quarantine.any() else NOTHING_FOUND,
                         families=dict(sorted(families.items(), key=lambda kv: -kv[1])),
-                        detector_families=fam)
+                        detector_families=fam, notes=notes)
     if poison_mask is not None:
         from ..evaluation.detection import detection_report
 
@@ -365,6 +373,32 @@ def scan(dataset: Dataset, *, features: np.ndarray | None = None, model: Any = N
                       summary={"n_samples": n, "n_quarantined": int(quarantine.sum()), "detectors": list(scores),
                                "verdict": result.verdict, "families": result.families}))
     return result
+
+
+#: Share of the data quarantined by label evidence above which the scan warns that it may be the
+#: data's own label noise (poisoning rarely touches more; Adult's clean labels exceed it).
+LABEL_NOISE_SHARE = 0.05
+
+
+def _notes(dataset: Dataset, fam: dict[str, str], families: dict[str, int], n: int, combine: str) -> list[str]:
+    """What the verdict must say besides the counts: evidence that could not be calibrated here,
+    and label evidence that looks like the data's own noise."""
+    from ..defenses.data.evidence import MIN_CLASSES
+
+    notes = []
+    if combine != "evidence":
+        return notes
+    n_classes = len(np.unique(dataset.y))
+    uncal = [d for d, f in fam.items() if f in ("cluster", "outlier")]
+    if uncal and n_classes < MIN_CLASSES:
+        notes.append(f"{', '.join(uncal)} calibrate on the classes and need at least {MIN_CLASSES}; this data has "
+                     f"{n_classes}, so they flag nothing (only label and duplicate evidence can quarantine).")
+    label = families.get("label", 0)
+    if label > LABEL_NOISE_SHARE * n:
+        notes.append(f"label evidence quarantines {label} samples ({label / n:.0%}): more than poisoning usually "
+                     "touches; where the features do not determine the label (census income, sentiment), "
+                     "these are the data's own label issues, not necessarily poison.")
+    return notes
 
 
 def _detector_specs(detectors: Any) -> list[tuple[str, dict[str, Any]]]:

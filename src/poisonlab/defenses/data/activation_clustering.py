@@ -61,6 +61,23 @@ def excess_share(sizes: np.ndarray) -> np.ndarray:
     return out
 
 
+def input_disagreement(view: np.ndarray, y: np.ndarray, members: np.ndarray, c: int, n_neighbors: int = 10) -> float:
+    """Mean share of the ``n_neighbors`` nearest samples (self excluded, every sample a
+    candidate) of ``members`` whose label is not ``c``, in ``view`` (the inputs). Of the two
+    halves of a class split 50/50, the poisons' inputs agree less with the label than the clean
+    samples' (even when a trigger makes the poisons each other's neighbours)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    rows = np.flatnonzero(members)
+    if len(rows) == 0:
+        return 0.0
+    k = min(n_neighbors + 1, len(y))
+    idx = NearestNeighbors(n_neighbors=k).fit(view).kneighbors(view[rows], return_distance=False)
+    own = idx == rows[:, None]
+    other = (y[idx] != c) & ~own
+    return float((other.sum(axis=1) / np.maximum((~own).sum(axis=1), 1)).mean())
+
+
 def relabelled_fraction(view: np.ndarray, y: np.ndarray, cluster: np.ndarray, c: int, n_neighbors: int = 10) -> float:
     """Exclusionary reclassification by nearest neighbours (Chen et al. 2018, Sec. 4.3, with a
     k-NN classifier): the share of ``cluster``'s members whose ``n_neighbors`` nearest samples
@@ -119,14 +136,13 @@ class ActivationClustering(BaseDetector):
         class by a k-NN on the inputs without the cluster (:func:`relabelled_fraction`). With
         ``class_z`` too, a class at least a third larger than the typical class (:attr:`EXCESS`
         of it in excess, :func:`excess_share`) is also flagged when its smaller cluster holds at
-        least half that excess, is confirmed so, and its silhouette stands ``class_z / 2``
-        robust deviations above the other classes', whatever the cluster's size and the
-        silhouette's value: all-to-one poisoning at 10% of a 10-class set makes the target
-        class half poison, which the size test (and, in whitened coordinates, the paper's
-        silhouette threshold) cannot pass. The silhouette margin is what keeps a 2-means split
-        that puts the class's *clean* samples in the smaller cluster (digits under Blended)
-        from being confirmed: with every clean sample of the class excluded, the inputs vote
-        for other classes too.
+        least half that excess and is confirmed so, whatever the cluster's size and silhouette:
+        all-to-one poisoning at 10% of a 10-class set makes the target class half poison, which
+        the size test (and, in whitened coordinates, the paper's silhouette threshold) cannot
+        pass. Of the two clusters the candidate is the one whose inputs agree less with the
+        label (:func:`input_disagreement`), not the smaller: at a 50/50 split 2-means may call
+        the clean half the smaller (digits under Blended), and with every clean sample of the
+        class excluded the inputs vote the clean half to other classes too.
     random_state : int, Generator or None, default=0
         Seeds ICA and k-means (never unseeded).
 
@@ -254,21 +270,29 @@ class ActivationClustering(BaseDetector):
                 # the silhouette must also stand out among the classes: min(rule, z / class_z)
                 rep["silhouette_outlyingness"] = float(outlying[c])
                 s = np.minimum(s, max(outlying[c], 0.0) / self.class_z)
-            oversized = view is not None and excess.get(c, 0.0) >= self.EXCESS
-            if view is not None and (s.max() > 1.0 or oversized):
+            if view is not None and s.max() > 1.0:
                 cluster = np.zeros(len(y), dtype=bool)
                 cluster[idx[minority]] = True
                 share = relabelled_fraction(view, y, cluster, c)
                 rep["reclassified_share"] = share
                 s = np.minimum(s, share / self.confirm_threshold)
-                if oversized:
-                    # all-to-one poisoning at a high rate: the class is larger than the others by
-                    # about its smaller cluster, which the inputs vote back to other classes
-                    e = excess[c]
-                    rep["excess_share"] = float(e)
-                    alt = min(share / self.confirm_threshold, e / self.EXCESS, frac / (e / 2),
-                              max(outlying[c], 0.0) / (self.class_z / 2))
-                    s = np.maximum(s, np.where(minority, alt, 0.0))
+            if view is not None and excess.get(c, 0.0) >= self.EXCESS:
+                # all-to-one poisoning at a high rate: the class is larger than the others by
+                # about one of its two clusters, which the inputs vote back to other classes. At
+                # a near 50/50 split "the smaller" is a coin toss: the candidate is the half
+                # whose inputs agree less with the label
+                e = excess[c]
+                halves = [minority, ~minority]
+                member = [np.zeros(len(y), dtype=bool) for _ in halves]
+                for m_, h in zip(member, halves):
+                    m_[idx[h]] = True
+                dis = [input_disagreement(view, y, m_, c) for m_ in member]
+                pick = int(np.argmax(dis))
+                share = relabelled_fraction(view, y, member[pick], c)
+                part = float(halves[pick].mean())
+                rep.update(excess_share=float(e), excess_cluster_fraction=part, excess_reclassified_share=share)
+                alt = min(share / self.confirm_threshold, e / self.EXCESS, part / (e / 2))
+                s = np.maximum(s, np.where(halves[pick], alt, 0.0))
             rep["poisoned"] = bool(s.max() > 1.0)
             scores[idx] = s
             report[c] = rep
