@@ -179,8 +179,9 @@ def prepare(name: str, splits, label: str, attack: str, params: dict, surrogate,
     path = CELL_CACHE / f"{name}_{attack}_{key}.npz"
     if attack is None:  # clean data: the scan's false alarms
         if path.is_file():
-            z = np.load(path, allow_pickle=False)
-            return {"atk": None, "X": z["X"], "y": z["y"], "mask": z["mask"], "F": z["F"],
+            z = np.load(path, allow_pickle=True)  # this script's own cache (texts of old runs as objects)
+            X = z["X"]
+            return {"atk": None, "X": X.astype(str) if X.dtype == object else X, "y": z["y"], "mask": z["mask"], "F": z["F"],
                     "meta": json.loads(str(z["meta"])), "tidx": None, "cached": True}
         model = clean()
         F = model.embed(splits.train.X)
@@ -195,11 +196,12 @@ def prepare(name: str, splits, label: str, attack: str, params: dict, surrogate,
         atk.set_params(encoder=splits.encoder)
     tidx = target_index(atk, splits)
     if path.is_file():
-        z = np.load(path, allow_pickle=False)
+        z = np.load(path, allow_pickle=True)  # this script's own cache (texts of old runs as objects)
         meta = json.loads(str(z["meta"]))
         if hasattr(atk, "apply_trigger") and not atk.needs:  # redraw a random trigger (seeded: identical)
             atk.poison(splits.train.X, splits.train.y)
-        return {"atk": atk, "X": z["X"], "y": z["y"], "mask": z["mask"], "F": z["F"], "meta": meta,
+        X = z["X"]
+        return {"atk": atk, "X": X.astype(str) if X.dtype == object else X, "y": z["y"], "mask": z["mask"], "F": z["F"], "meta": meta,
                 "tidx": tidx, "cached": True}
     t = time.perf_counter()
     res = atk.poison(splits.train.X, splits.train.y, **attack_needs(atk, splits, surrogate))
@@ -407,6 +409,57 @@ def torch_threads() -> int:
 
 ROOT_DIR = Path(__file__).resolve().parents[1]
 
+SHORT = {"activation_clustering": "AC", "spectral": "spectral", "spectre": "SPECTRE", "robust_outliers": "MCD",
+         "knn_label": "kNN", "label_issues": "CL", "label_issues@inputs": "CL@in", "duplicates": "dup"}
+
+
+def _f(v, pct=False) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.0%}" if pct else f"{v:.2f}"
+
+
+def _effect(m: dict | None) -> str:
+    """What the attack wanted, in one cell: ASR, the target's class, or the source class's accuracy."""
+    if not m:
+        return "-"
+    if "attack_success_rate" in m:
+        return f"ASR {m['attack_success_rate']:.1%}"
+    if "target_success" in m:
+        return "target hit" if m["target_success"] else "target missed"
+    if "source_class_accuracy" in m:
+        return f"source acc {m['source_class_accuracy']:.1%}"
+    return f"acc {m['clean_accuracy']:.1%}"
+
+
+def markdown(out: dict) -> str:
+    """The tables of docs/scan.md from the JSON."""
+    from poisonlab.runs.scan import ALL_DETECTORS
+
+    head = ("| data | attack | poisons | default scan: P / R (quarantined) | verdict (families) | "
+            "before: clean acc, attack | after retraining | clean model | "
+            + " | ".join(SHORT[d] for d in ALL_DETECTORS) + " |")
+    rows = [head, "|" + "---|" * (8 + len(ALL_DETECTORS))]
+    for key, c in out["cells"].items():
+        if "error" in c:
+            rows.append(f"| {c['dataset']} | {c['cell']} | | error: {c['error'][:80]} |" + " |" * (4 + len(ALL_DETECTORS)))
+            continue
+        d = c["default"]
+        fam = ", ".join(f"{k} {v}" for k, v in d["families"].items())
+        singles = []
+        for det in ALL_DETECTORS:
+            m = c["single"][det]
+            cell = f"{_f(m['precision'])}/{_f(m['recall'])}" if m["n_quarantined"] else "0"
+            if "after" in m and m["n_quarantined"] and "attack_success_rate" in m["after"]:
+                cell += f" ({m['after']['attack_success_rate']:.0%})"
+            singles.append(cell)
+        rows.append(f"| {c['dataset']} | {c['cell']} | {c['n_poison']} | {_f(d['precision'])} / {_f(d['recall'])} "
+                    f"({d['n_quarantined']}) | {d['verdict']}{' (' + fam + ')' if fam else ''} | "
+                    f"{c['before']['clean_accuracy']:.1%}, {_effect(c['before'])} | "
+                    f"{d['after']['clean_accuracy']:.1%}, {_effect(d['after'])} | {_effect(c.get('clean_model'))} | "
+                    + " | ".join(singles) + " |")
+    return "\n".join(rows)
+
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
@@ -415,6 +468,7 @@ if __name__ == "__main__":
     ap.add_argument("--speed", action="store_true", help="also time every detector on 60,000 x 512")
     ap.add_argument("--only-speed", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--table", action="store_true", help="print the Markdown tables of the saved JSON")
     args = ap.parse_args()
     import torch
 
@@ -422,8 +476,11 @@ if __name__ == "__main__":
     if args.prepare_only:
         prepare_all(args.datasets.split(","))
         sys.exit(0)
+    if args.table:
+        print(markdown(json.loads((Path(__file__).resolve().parent / "results" / RESULT).read_text())))
+        sys.exit(0)
     if not args.only_speed:
-        quality(args.datasets.split(","))
+        print(markdown(quality(args.datasets.split(","))))
     if args.speed or args.only_speed:
         path = Path(__file__).resolve().parent / "results" / RESULT
         out = json.loads(path.read_text()) if path.is_file() else {}

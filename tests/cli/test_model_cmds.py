@@ -37,7 +37,7 @@ def test_scan_model_flags_target_and_repairs_beside(weights, tmp_path):
     path, _, _ = weights
     before = path.read_bytes()
     out = tmp_path / "report"
-    r = runner.invoke(app, ["scan-model", str(path), "--dataset", "digits", "--n-clean", "200", "--epochs", "12",
+    r = runner.invoke(app, ["scan-model", str(path), "--dataset", "digits", "--n-clean", "200", "--epochs", "100",
                             "--repair", "unlearn", "--out-dir", str(out)])
     assert r.exit_code == 3, r.output  # a backdoor suspected: the exit code a CI gates on
     rep = json.loads((out / "report.json").read_text())

@@ -38,7 +38,7 @@ def test_train_scan_model_monitor_round_trip(tmp_path):
     # the card names the training data: the poisoned file's inputs and labels
     assert len(card["data_sha256"]) == 64
     report = tmp_path / "report"
-    out = _ok(["scan-model", weights, "--dataset", "digits", "--n-clean", "200", "--epochs", "12",
+    out = _ok(["scan-model", weights, "--dataset", "digits", "--n-clean", "200", "--epochs", "100",
                "--out-dir", report], code=3)  # 3: a backdoor suspected
     assert json.loads((report / "report.json").read_text())["flagged_classes"] == [3]
     monitor = tmp_path / "monitor"

@@ -115,7 +115,7 @@ def test_load_classifier_for_reads_safetensors_only(tmp_path, digits):
 def test_scan_model_flags_the_target_and_repairs_a_copy(backdoored, digits):
     before = weights_sha256(backdoored)
     seen = []
-    r = scan_model(backdoored, digits.test, train=digits.train, n_clean=200, epochs=12, repair="prune",
+    r = scan_model(backdoored, digits.test, train=digits.train, n_clean=200, epochs=100, repair="prune",
                    emit=seen.append)
     assert r.flagged == [3] and r.report["flagged_classes"] == [3] and "backdoor suspected" in r.verdict
     assert r.report["repair"]["method"] == "fine-pruning" and r.report["file_safety"] is None

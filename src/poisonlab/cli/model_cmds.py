@@ -39,7 +39,8 @@ def scan_model(
         None, min=1, help=f"Clean inputs Neural Cleanse optimises on (default: {N_CLEAN}, or the whole "
                           "test split when it is smaller; with --repair prune at most half of it, the "
                           "rest validates the pruning). A larger value than the data has is refused."),
-    epochs: int = typer.Option(20, min=1, help="Neural Cleanse epochs."),
+    epochs: int = typer.Option(100, min=1, help="Neural Cleanse epochs at most (each class stops when "
+                               "it converges; unconverged runs are reported inconclusive)."),
     repair: Optional[str] = typer.Option(None, help="unlearn | prune: write a repaired copy (safetensors + "
                                                   "model card) beside the model."),
     out_dir: Path = typer.Option(Path("poisonlab-out/scan-model"), help="Report, triggers and repairs go here."),

@@ -199,7 +199,7 @@ class ModelScanResult:
 
 
 def scan_model(model: Any, test: Dataset, *, train: Dataset | None = None, architecture: str | None = None,
-               n_clean: int = 500, epochs: int = 20, repair: str | None = None, seed: int = 0,
+               n_clean: int = 500, epochs: int = 100, repair: str | None = None, seed: int = 0,
                dataset_name: str | None = None, emit: Emit | None = None) -> ModelScanResult:
     """Check a model for a backdoor with Neural Cleanse; optionally repair it.
 
@@ -216,8 +216,9 @@ def scan_model(model: Any, test: Dataset, *, train: Dataset | None = None, archi
     architecture : str, optional
         Architecture of the weights (default: the card's, else the modality's).
     n_clean : int, default=500
-    epochs : int, default=20
-        Neural Cleanse's optimisation epochs.
+    epochs : int, default=100
+        Neural Cleanse's optimisation epochs at most (each class stops when it converges; a run
+        where some class did not converge is reported as inconclusive, never as a backdoor).
     repair : {"unlearn", "prune"}, optional
         "unlearn": fine-tune a copy for one epoch on clean data stamped with the reversed
         trigger(s), true labels kept (Wang et al. 2019, Sec. VI-C); "prune": fine-pruning (Liu et
@@ -263,15 +264,21 @@ def scan_model(model: Any, test: Dataset, *, train: Dataset | None = None, archi
         test.X[:n_clean], model=clf, callback=training_callback(emit, "neural cleanse"))
     seconds["neural cleanse"] = time.perf_counter() - t0
     flagged = np.flatnonzero(nc.flags_).tolist()
-    verdict = (f"backdoor suspected: class(es) {flagged} need an abnormally small trigger (anomaly index > 2)"
-               if flagged else "no class needs an abnormally small trigger (no index > 2)")
+    if not getattr(nc, "conclusive_", True):
+        verdict = f"inconclusive: {nc.warning_}"
+    elif flagged:
+        verdict = f"backdoor suspected: class(es) {flagged} need an abnormally small trigger (anomaly index > 2)"
+    else:
+        verdict = "no class needs an abnormally small trigger (no index > 2)"
     emit(StepFinished(label=LABEL, step="neural cleanse", seconds=seconds["neural cleanse"],
                       summary={"flagged_classes": flagged}))
     report: dict[str, Any] = {
         "model": source, "file_safety": checked.file_safety.to_dict() if checked else None,
         "dataset": dataset_name if dataset_name is not None else test.name,
         "l1_norms": nc.l1_norms_.tolist(), "anomaly_index": nc.scores_.tolist(), "flagged_classes": flagged,
-        "reached_threshold": np.asarray(nc.reached_threshold_).tolist(), "verdict": verdict}
+        "reached_threshold": np.asarray(nc.reached_threshold_).tolist(),
+        "converged": np.asarray(getattr(nc, "converged_", [])).tolist(),
+        "conclusive": bool(getattr(nc, "conclusive_", True)), "verdict": verdict}
     repaired = None
     if repair and flagged:
         emit(StepStarted(label=LABEL, step="repair"))

@@ -187,8 +187,9 @@ def input_view(dataset: Dataset, *, random_state: int | None = 0) -> np.ndarray:
     """The inputs themselves as a dense ``(n, d)`` array, for detectors that must not look
     through the suspected model (label checks of dirty-label poisons, exclusionary
     reclassification): images and tables flattened; texts as TF-IDF reduced to 100
-    dimensions by a seeded truncated SVD (Latent Semantic Analysis); audio waveforms as their
-    log-mel spectrograms (:func:`~poisonlab.data.log_mel_spectrogram`, 32 mels), flattened.
+    dimensions by a seeded truncated SVD (Latent Semantic Analysis); audio (waveforms or MFCCs)
+    as the mean and standard deviation over time of 13 MFCCs (:func:`~poisonlab.data.mfcc`),
+    standardised; spectrograms ``(n, 1, mels, frames)`` flattened.
 
     A trigger small against the input (a 3x3 patch on a 28x28 digit, one inserted word) leaves
     a poison looking like the class it came from, while the poisoned model's features put it
@@ -204,10 +205,16 @@ def input_view(dataset: Dataset, *, random_state: int | None = 0) -> np.ndarray:
         return TruncatedSVD(n_components=k, random_state=0 if random_state is None else random_state).fit_transform(T)
     X = np.asarray(X)
     if dataset.modality == "audio" and X.ndim == 2:
-        from ..data import log_mel_spectrogram
+        from ..data import mfcc
 
         rate = int((dataset.info or {}).get("sample_rate", 8000))
-        X = log_mel_spectrogram(X.astype(np.float64), rate)
+        X = mfcc(X.astype(np.float32), rate)  # (n, 13, frames)
+    if dataset.modality == "audio" and X.ndim == 3:
+        # the classic summary of a spoken word: each coefficient's mean and spread over time,
+        # standardised (a flattened spectrogram is no space for neighbours: a word said a
+        # little later is far from itself; on FSDD out-of-fold k-NN accuracy 97% against 85%)
+        X = np.concatenate([X.mean(axis=-1), X.std(axis=-1)], axis=1).astype(np.float64)
+        return (X - X.mean(axis=0)) / np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0)
     return X.reshape(len(X), -1).astype(np.float64)
 
 

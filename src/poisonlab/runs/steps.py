@@ -543,7 +543,8 @@ def step_inspect(ctx: CellContext) -> None:
         target = ctx.attacks[0].target if ctx.attacks and hasattr(ctx.attacks[0], "target") else None
         flagged = np.flatnonzero(det.flags_).tolist()
         out[comp.name] = {"scores": det.scores_.tolist(), "flagged": flagged,
-                          "verdict": "backdoor suspected" if flagged else "no backdoor found",
+                          "verdict": ("inconclusive" if not getattr(det, "conclusive_", True)
+                                     else "backdoor suspected" if flagged else "no backdoor found"),
                           "target_flagged": (target in flagged) if target is not None else None}
         if hasattr(det, "masks_"):  # reversed triggers, small, for the report
             from .report_data import trigger_previews

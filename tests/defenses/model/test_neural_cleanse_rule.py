@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from poisonlab.exceptions import PoisonlabWarning
 from poisonlab.defenses.model import NeuralCleanse, anomaly_index
 from poisonlab.defenses.model.neural_cleanse import INDEX_THRESHOLD, MAD_CONSTANT, adjust_cost, stall_count
+from poisonlab.exceptions import PoisonlabWarning
 
 
 def test_anomaly_index_by_hand_low_side_only():

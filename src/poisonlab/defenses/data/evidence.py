@@ -85,7 +85,9 @@ def tail_excess_cut(scores: np.ndarray, groups: np.ndarray, *, fdr: float = 0.1,
     Returns
     -------
     ndarray (n,)
-        ``cut[i]`` for the class of sample ``i``; a class with nothing flagged gets its maximum.
+        ``cut[i]`` for the class of sample ``i``; every class with nothing flagged gets the
+        overall maximum, so that shifting scores by their cut moves all of those classes alike
+        (their ranks against each other, and an AUROC over them, are kept).
     """
     from scipy.stats import poisson
 
@@ -94,10 +96,11 @@ def tail_excess_cut(scores: np.ndarray, groups: np.ndarray, *, fdr: float = 0.1,
     classes = np.unique(groups)
     cut = np.empty(len(scores), dtype=np.float64)
     sorted_by_class = {c: np.sort(scores[groups == c]) for c in classes}
+    top = float(scores.max()) if len(scores) else 0.0
     for c in classes:
         idx = np.flatnonzero(groups == c)
         own = sorted_by_class[c][::-1]
-        cut[idx] = own[0]
+        cut[idx] = top
         others = [sorted_by_class[o] for o in classes if o != c]
         if len(classes) < MIN_CLASSES:
             continue
