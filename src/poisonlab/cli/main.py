@@ -361,10 +361,12 @@ def reproduce_plan(ids: list[str], seeds: int) -> str:
 def scan_data(
     dataset: Optional[str] = typer.Option(None, help="Built-in dataset (its training split)."),
     input: Optional[Path] = typer.Option(None, "--input", "-i", help="A .npz (X, y[, ids, poison_mask])."),
-    detectors: str = typer.Option(",".join(("spectral", "spectre", "activation_clustering", "label_issues",
-                                            "knn_label", "robust_outliers", "duplicates")),
-                                  help="Comma-separated detector names."),
-    contamination: float = typer.Option(0.05, help="Fraction to quarantine (and detectors' threshold)."),
+    detectors: str = typer.Option(",".join(("activation_clustering", "label_issues", "label_issues@inputs",
+                                            "duplicates")),
+                                  help="Comma-separated detector names (NAME@inputs: on the inputs, not the "
+                                       "model's features); the default is the scan's evidence-calibrated set."),
+    contamination: Optional[float] = typer.Option(None, help="Cap on the fraction quarantined (default: no "
+                                                  "cap; each detector's own rule decides)."),
     features: Optional[Path] = typer.Option(None, help="Precomputed features (.npy, memory-mapped)."),
     model: Optional[Path] = typer.Option(None, help="Model weights (.safetensors) to take features from."),
     architecture: Optional[str] = typer.Option(None, help="Architecture of --model (default: its model "
@@ -401,7 +403,8 @@ def scan_data(
     for path, what in ((input, "--input"), (features, "--features"), (model, "--model")):
         if path is not None:
             check_input(path, what)
-    check_param(contamination, CONTAMINATION, "--contamination")
+    if contamination is not None:
+        check_param(contamination, CONTAMINATION, "--contamination")
     guard = output_guard([input, input and sidecar_path(input), input and input.with_suffix(".json"), features,
                           model, model and card_path(model), *dataset_inputs(dataset, data_dir)], force=force)
     guard.folder(out_dir, "--out-dir", files=["scores.csv", "scores.json", "quarantine.txt"])

@@ -7,10 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from ..._validation import HasMethods, Interval, check_array, check_seed
+from ..._validation import HasMethods, Interval, Options, check_array, check_seed
 from ...base import CONTAMINATION_OR_AUTO, BaseDetector
 from ...exceptions import DataError
 from ...registry import register
+from ._neighbors import kneighbors
 from ._perclass import check_features
 from .evidence import calibrated_evidence
 
@@ -23,6 +24,30 @@ def out_of_fold_probabilities(X: np.ndarray, y: np.ndarray, estimator: Any, fold
 
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return cross_val_predict(clone(estimator), X, y, cv=cv, method="predict_proba")
+
+
+def knn_out_of_fold_probabilities(Z: np.ndarray, y: np.ndarray, folds: int, seed: int, *, k: int = 10,
+                                  search: str = "auto") -> np.ndarray:
+    """Out-of-fold class probabilities of a distance-weighted ``k``-nearest-neighbour classifier
+    (scikit-learn's ``KNeighborsClassifier(weights="distance")``: votes weighted by ``1 / d``, a
+    neighbour at distance 0 takes the whole vote) over the same stratified folds as
+    :func:`out_of_fold_probabilities`, neighbours from
+    :func:`~poisonlab.defenses.data._neighbors.kneighbors` (``search``)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    n_classes = int(y.max()) + 1
+    P = np.zeros((len(y), n_classes))
+    for train, test in StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(Z, y):
+        idx = kneighbors(Z[train], Z[test], k, method=search, seed=seed)
+        d = np.sqrt(((Z[test][:, None, :] - Z[train][idx]) ** 2).sum(axis=2))
+        w = np.where(d > 0, 1.0 / np.maximum(d, 1e-300), 0.0)
+        zero = (d == 0).any(axis=1)
+        w[zero] = (d[zero] == 0).astype(np.float64)
+        votes = np.zeros((len(test), n_classes))
+        np.add.at(votes, (np.repeat(np.arange(len(test)), k), y[train][idx].ravel()), w.ravel())
+        P[test] = votes / votes.sum(axis=1, keepdims=True)
+    # classes absent from a training fold get probability 0, as in cross_val_predict
+    return P[:, np.unique(y)] if len(np.unique(y)) < n_classes else P
 
 
 @register("detector", "label_issues")
@@ -47,6 +72,10 @@ class LabelIssues(BaseDetector):
         87% (digits) and 86% (MNIST) of them at 85-89% precision, where standardise + PCA-64 +
         logistic regression found 80% at 58-65% (measured for R19). Ignored when ``fit``
         receives ``pred_probs``.
+    search : {"auto", "exact", "cells"}, default="auto"
+        How the default estimator finds neighbours
+        (:func:`~poisonlab.defenses.data._neighbors.kneighbors`); "auto" searches k-means cells
+        above 40,000 training rows per fold, all pairs below.
     cv_folds : int, default=5
         Folds of the out-of-fold probabilities; the default estimator's cost is about
         ``(cv_folds - 1) / cv_folds`` of one all-pairs neighbour search, so 2 folds cost
@@ -79,14 +108,16 @@ class LabelIssues(BaseDetector):
     _parameter_constraints = {
         "estimator": [HasMethods("fit", "predict_proba"), None],
         "cv_folds": [Interval(numbers.Integral, 2, None, closed="left")],
+        "search": [Options(("auto", "exact", "cells"))],
         "contamination": CONTAMINATION_OR_AUTO,
         "random_state": ["random_state"],
     }
 
-    def __init__(self, *, estimator: Any = None, cv_folds: int = 5, contamination: Any = "auto",
-                 random_state: Any = 0) -> None:
+    def __init__(self, *, estimator: Any = None, cv_folds: int = 5, search: str = "auto",
+                 contamination: Any = "auto", random_state: Any = 0) -> None:
         self.estimator = estimator
         self.cv_folds = cv_folds
+        self.search = search
         self.contamination = contamination
         self.random_state = random_state
 
@@ -109,15 +140,13 @@ class LabelIssues(BaseDetector):
             P = out_of_fold_probabilities(X, y, self.estimator, self.cv_folds, seed)
         elif pred_probs is None:
             from sklearn.decomposition import PCA
-            from sklearn.neighbors import KNeighborsClassifier
 
             # the projection never sees a label, so fitting it once on all rows keeps the
             # probabilities out-of-fold for the labels (and saves a PCA per fold)
             Z = X
             if X.shape[1] > 40:
                 Z = PCA(n_components=40, svd_solver="covariance_eigh", random_state=seed).fit_transform(X)
-            P = out_of_fold_probabilities(Z, y, KNeighborsClassifier(n_neighbors=10, weights="distance",
-                                                                     algorithm="brute"), self.cv_folds, seed)
+            P = knn_out_of_fold_probabilities(Z, y, self.cv_folds, seed, search=self.search)
         else:
             P = check_array(pred_probs, "pred_probs", min_ndim=2, max_ndim=2, dtype=np.float64)
             if len(P) != len(y):
