@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from abc import ABC, abstractmethod
 import typing
 from collections.abc import Mapping
 from typing import Any, Callable, Iterable
@@ -115,18 +116,20 @@ def derive_seed(rng: np.random.Generator) -> int:
 CLOSED = ("left", "right", "both", "neither")
 
 
-class Constraint:
+class Constraint(ABC):
     """One accepted kind of value for a declared parameter."""
 
-    def is_satisfied_by(self, value: Any) -> bool:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def is_satisfied_by(self, value: Any) -> bool:
+        """Whether ``value`` is of this kind."""
 
     def invalid_examples(self) -> list[Any]:
         """Values near this constraint that it refuses (the common tests try them)."""
         return []
 
-    def __str__(self) -> str:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def __str__(self) -> str:
+        """What the value must be, in the words of an error message."""
 
 
 def _is_int(value: Any) -> bool:

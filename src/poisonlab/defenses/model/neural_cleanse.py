@@ -243,8 +243,8 @@ class NeuralCleanse(BaseDetector):
     --------
     >>> import torch
     >>> from poisonlab.defenses.model import NeuralCleanse
-    >>> torch.manual_seed(0) and None
-    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+    >>> with torch.random.fork_rng(devices=[]):  # a seeded model, the global RNG untouched
+    ...     _ = torch.manual_seed(0); model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
     >>> X = np.random.default_rng(0).random((30, 1, 4, 4), dtype=np.float32)
     >>> nc = NeuralCleanse(epochs=3, random_state=0)
     >>> with warnings.catch_warnings():
