@@ -7,8 +7,10 @@
   suspicious), ``threshold_`` and ``flags_ = scores_ > threshold_``. The threshold comes from exactly
   one of ``contamination`` or ``false_positive_rate``; one place (:meth:`BaseDetector._calibrate`)
   turns scores into a threshold for every detector.
-* :class:`BaseAggregator` -- ``aggregate(updates, weights=None)`` returns the aggregated update and
-  records which clients were excluded or down-weighted.
+* :class:`BaseAggregator` -- ``aggregate(updates, weights=None, **context)`` returns the aggregated
+  update and records which clients were excluded or down-weighted.
+* :class:`BaseUpdateAttack` -- ``craft(own_updates, *, honest_updates=None)`` returns malicious
+  clients' updates (federated model poisoning), with the attacker's knowledge declared.
 
 Every class declares its hyperparameters' constraints as data (``_parameter_constraints``, the
 vocabulary of :mod:`poisonlab._validation`); :meth:`Params._validate_params` checks them once, at
@@ -535,42 +537,193 @@ FPR_RULES = {"quantile": fpr_threshold, "normal": normal_fpr_threshold}
 class BaseAggregator(Params, ABC):
     """Base class of federated aggregation rules.
 
-    ``aggregate(updates, weights=None)`` takes an ``(n_clients, n_params)`` array of flattened
-    client updates and returns the aggregated ``(n_params,)`` update. After each call,
+    ``aggregate(updates, weights=None, **context)`` takes an ``(n_clients, n_params)`` array of
+    flattened client updates and returns the aggregated ``(n_params,)`` update. After each call,
     ``excluded_`` (bool per client) and ``weights_`` (the effective weight each client got,
     summing to 1) say whom the rule trusted this round.
+
+    What every rule gets from this class, so that no rule can forget it:
+
+    * a client whose update holds a NaN or an infinite value is excluded before the rule runs
+      (``excluded_`` True, weight 0), so no non-finite value reaches the global model; if no
+      client is left, :class:`~poisonlab.exceptions.DataError`;
+    * ``weights`` (e.g. the clients' sample counts) must be non-negative with a positive sum and are
+      normalised; rules that ignore them say so (``uses_weights = False``);
+    * ``context``: keyword extras some rules need (``needs``, e.g. FLTrust's ``server_update``) or
+      can use (``accepts``, e.g. FoolsGold's ``client_ids``, which tie an update to the client
+      that sent it across rounds); a missing need fails with the rule's name.
+
+    Stateful rules (history across rounds) implement :meth:`reset`.
     """
 
     stage: ClassVar[str] = "federated"
     unit: ClassVar[str] = "client"
     #: Aggregators see flattened parameter updates, whatever the data was.
     modalities: ClassVar[tuple[str, ...]] = ()
+    #: Keyword context the rule cannot work without (e.g. ``("server_update",)``).
+    needs: ClassVar[tuple[str, ...]] = ()
+    #: Optional keyword context the rule uses when given (e.g. ``("client_ids",)``).
+    accepts: ClassVar[tuple[str, ...]] = ()
+    #: Whether the client weights change the result (FedAvg: yes; the median: no).
+    uses_weights: ClassVar[bool] = True
 
     excluded_: np.ndarray
     weights_: np.ndarray
 
-    def aggregate(self, updates: Any, weights: Any = None) -> np.ndarray:
-        """Aggregate ``updates`` (n_clients, n_params) with optional client ``weights``."""
+    def aggregate(self, updates: Any, weights: Any = None, **context: Any) -> np.ndarray:
+        """Aggregate ``updates`` (n_clients, n_params) with optional client ``weights``.
+
+        Parameters
+        ----------
+        updates : array-like of shape (n_clients, n_params)
+            One flattened update per client; rows with a NaN or infinity are excluded.
+        weights : array-like of shape (n_clients,), optional
+            Non-negative client weights (sample counts); uniform when omitted.
+        **context
+            The keyword extras named in ``needs`` / ``accepts``.
+
+        Returns
+        -------
+        ndarray of shape (n_params,)
+        """
         self._validate_params()
-        U = check_array(updates, "updates", min_ndim=2, max_ndim=2, dtype=np.float64)
+        name = type(self).__name__
+        unknown = sorted(set(context) - set(self.needs) - set(self.accepts))
+        if unknown:
+            raise InvalidParameterError(f"{name}.aggregate does not take {unknown}; it takes "
+                                        f"{sorted(self.needs + self.accepts) or 'no context'}")
+        missing = [k for k in self.needs if context.get(k) is None]
+        if missing:
+            raise InvalidParameterError(f"{name}.aggregate needs keyword argument(s) {missing}")
+        U = np.asarray(updates)
+        if U.ndim != 2:
+            raise DataError(f"updates must be a 2-D array (n_clients, n_params); got shape {U.shape}")
+        if U.shape[0] == 0:
+            raise DataError("updates holds no client: a round needs at least one client update")
+        if U.shape[1] == 0:
+            raise DataError("updates has 0 parameters per client")
+        try:
+            U = U.astype(np.float64, copy=False)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"updates must be numeric; got dtype {U.dtype}") from exc
         n = U.shape[0]
         if weights is None:
             w = np.full(n, 1.0 / n)
         else:
-            w = check_array(weights, "weights", min_ndim=1, max_ndim=1, dtype=np.float64)
-            if w.shape[0] != n:
-                raise DataError(f"weights has {w.shape[0]} entries but there are {n} client updates")
-            if (w < 0).any() or w.sum() <= 0:
-                raise DataError("weights must be non-negative with a positive sum")
-            w = w / w.sum()
-        out, eff = self._aggregate(U, w)
+            w = np.asarray(weights, dtype=np.float64)
+            if w.ndim != 1 or w.shape[0] != n:
+                raise DataError(f"weights has shape {w.shape} but there are {n} client updates")
+            if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+                raise DataError("weights must be finite and non-negative with a positive sum")
+        finite = np.isfinite(U).all(axis=1)
+        if not finite.any():
+            raise DataError(f"all {n} client updates hold NaN or infinite values: nothing to aggregate")
+        keep = finite & (w > 0)
+        if not keep.any():
+            raise DataError("every client with a finite update has weight 0: nothing to aggregate")
+        w_kept = w[keep] / w[keep].sum()
+        ctx = {k: (np.asarray(v)[keep] if k == "client_ids" else v) for k, v in context.items()}
+        self.n_dropped_ = int(n - keep.sum())
+        out, eff_kept = self._aggregate(U[keep], w_kept, **ctx)
+        out = np.asarray(out, dtype=np.float64)
+        if out.shape != (U.shape[1],) or not np.isfinite(out).all():
+            raise DataError(f"{name} produced a non-finite or misshapen aggregate")  # pragma: no cover
+        eff = np.zeros(n)
+        eff[keep] = eff_kept
         self.weights_ = eff
         self.excluded_ = eff <= 0
         return out
 
+    def reset(self) -> "BaseAggregator":
+        """Forget any history kept across rounds (stateless rules: nothing to do)."""
+        return self
+
     @abstractmethod
-    def _aggregate(self, U: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Return the aggregate and the effective per-client weights."""
+    def _aggregate(self, U: np.ndarray, w: np.ndarray, **context: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Return the aggregate and the effective per-client weights (finite rows only)."""
+
+
+# --- federated attacks -----------------------------------------------------------------------
+
+class BaseUpdateAttack(Params, ABC):
+    """Base class of federated model-poisoning attacks: malicious clients' updates.
+
+    ``craft(own_updates, *, honest_updates=None, n_clients=None)`` turns the updates the
+    malicious clients would have sent had they been honest (computed on their own data, shape
+    ``(n_malicious, n_params)``) into the updates they send instead, same shape. The threat model
+    is declared in ``knowledge``:
+
+    * ``"own"`` -- the attacker sees only its own clients' updates (sign flip, Gaussian noise,
+      scaling / model replacement);
+    * ``"honest"`` -- the attacker also sees every honest update of the round (``honest_updates``),
+      the omniscient setting of ALIE, IPM and min-max / min-sum.
+
+    Inputs are never modified; the same ``random_state`` gives the same updates.
+    """
+
+    stage: ClassVar[str] = "federated"
+    unit: ClassVar[str] = "client"
+    family: ClassVar[str] = "model_poisoning"
+    modalities: ClassVar[tuple[str, ...]] = ()
+    #: What the attacker sees: "own" (its own updates) or "honest" (all honest updates).
+    knowledge: ClassVar[str] = "own"
+
+    random_state: Any
+
+    def craft(self, own_updates: Any, *, honest_updates: Any = None,
+              n_clients: int | None = None) -> np.ndarray:
+        """Return the malicious clients' updates.
+
+        Parameters
+        ----------
+        own_updates : array-like of shape (n_malicious, n_params)
+            What the malicious clients would send if honest.
+        honest_updates : array-like of shape (n_honest, n_params), optional
+            The honest clients' updates of this round; required when ``knowledge == "honest"``.
+        n_clients : int, optional
+            Clients taking part in the round (malicious included); defaults to
+            ``n_malicious + n_honest``.
+
+        Returns
+        -------
+        ndarray of shape (n_malicious, n_params)
+        """
+        self._validate_params()
+        name = type(self).__name__
+        own = check_array(own_updates, "own_updates", min_ndim=2, max_ndim=2, dtype=np.float64)
+        if own.shape[0] == 0:
+            raise DataError("own_updates holds no malicious client")
+        honest = None
+        if honest_updates is not None:
+            honest = check_array(honest_updates, "honest_updates", min_ndim=2, max_ndim=2, dtype=np.float64)
+            if honest.shape[1] != own.shape[1]:
+                raise DataError(f"honest_updates has {honest.shape[1]} parameters per client but "
+                                f"own_updates has {own.shape[1]}")
+        if self.knowledge == "honest" and (honest is None or honest.shape[0] == 0):
+            raise DataError(f"{name} needs the honest clients' updates (knowledge='honest'): "
+                            "pass honest_updates with at least one row")
+        n_total = own.shape[0] + (0 if honest is None else honest.shape[0])
+        if n_clients is None:
+            n_clients = n_total
+        elif int(n_clients) < own.shape[0]:
+            raise InvalidParameterError(f"n_clients must be at least the {own.shape[0]} malicious "
+                                        f"clients; got {n_clients}")
+        ov = own.view()
+        ov.flags.writeable = False
+        hv = None
+        if honest is not None:
+            hv = honest.view()
+            hv.flags.writeable = False
+        rng = check_random_state(self.random_state)
+        out = np.asarray(self._craft(ov, honest=hv, n_clients=int(n_clients), rng=rng), dtype=np.float64)
+        if out.shape != own.shape:
+            raise AssertionError(f"{name} returned shape {out.shape}, expected {own.shape}")  # pragma: no cover
+        return out
+
+    @abstractmethod
+    def _craft(self, own: np.ndarray, *, honest: np.ndarray | None, n_clients: int,
+               rng: np.random.Generator) -> np.ndarray:
+        """The malicious updates from read-only inputs."""
 
 
 # --- trainers --------------------------------------------------------------------------------

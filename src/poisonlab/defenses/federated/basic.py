@@ -38,7 +38,7 @@ class FedAvg(BaseAggregator):
     def __init__(self) -> None:
         pass
 
-    def _aggregate(self, U, w):
+    def _aggregate(self, U, w, **context):
         return weighted_mean(U, w), w.copy()
 
 
@@ -59,12 +59,13 @@ class CoordinateMedian(BaseAggregator):
     [1.0]
     """
 
+    uses_weights = False
     _parameter_constraints: dict = {}
 
     def __init__(self) -> None:
         pass
 
-    def _aggregate(self, U, w):
+    def _aggregate(self, U, w, **context):
         med = coordinate_median(U)
         hits = np.isclose(U, med[None, :]).mean(axis=1)
         eff = hits / hits.sum() if hits.sum() > 0 else np.full(len(U), 1.0 / len(U))

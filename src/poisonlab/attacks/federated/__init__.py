@@ -1,0 +1,1 @@
+"""Federated model-poisoning attacks: what malicious clients send instead of their honest updates."""
