@@ -41,7 +41,23 @@ def render_record(record: dict[str, Any]) -> None:
             m = res["retrain"]
             table.add_row(f"retrained (-{m['n_removed']})", _pct(m.get("clean_accuracy")),
                           _pct(m.get("attack_success_rate")), "")
+        for name, m in res.get("defend", {}).items():
+            table.add_row(f"trained with {name}", _pct(m.get("clean_accuracy")),
+                          _pct(m.get("attack_success_rate")), "")
         console.print(table)
+        for name, m in res.get("defend", {}).items():
+            facts = []
+            if "detection" in m:
+                facts.append(f"isolated {m['n_flagged']}: precision {m['detection']['precision']:.2f}  "
+                             f"recall {m['detection']['recall']:.2f}")
+            if "epsilon" in m:
+                facts.append(f"epsilon {m['epsilon']:.2f} at delta {m['delta']:g}")
+            if "certificate" in m:
+                c = m["certificate"]
+                facts.append(f"median certified radius {c['median_radius']} ({c['threat'].replace('_', '/')}, "
+                             f"{c['n_models']} models)")
+            if facts:
+                console.print(f"  {name}: " + "; ".join(facts))
         for name, ev in res.get("scan", {}).get("evaluation", {}).items():
             console.print(f"  {name:<24} precision {ev['precision']:.2f}  recall {ev['recall']:.2f}  "
                           f"AUROC {ev['auroc']:.3f}")

@@ -116,6 +116,14 @@ def to_tensor(X: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(arr, dtype=torch.float32)
 
 
+def label_tensor(y: np.ndarray) -> torch.Tensor:
+    """Labels as an int64 tensor (a read-only array is copied, as in :func:`to_tensor`)."""
+    arr = np.asarray(y)
+    if not arr.flags.writeable:
+        arr = arr.copy()
+    return torch.as_tensor(arr, dtype=torch.int64)
+
+
 def reset_parameters(module: nn.Module) -> None:
     """Re-run each submodule's own ``reset_parameters`` (PyTorch's default initialisation)."""
     for m in module.modules():
@@ -268,7 +276,7 @@ def train_module(module: nn.Module, X: np.ndarray, y: np.ndarray, config: TrainC
     config.validate()
     if config.patience is not None and X_val is None:
         raise InvalidParameterError("patience (early stopping) needs validation data X_val, y_val")
-    Xt, yt = to_tensor(X), torch.as_tensor(np.asarray(y), dtype=torch.int64)
+    Xt, yt = to_tensor(X), label_tensor(y)
     has_val = X_val is not None
     if has_val:
         Xv, yv = to_tensor(X_val), torch.as_tensor(np.asarray(y_val), dtype=torch.int64)

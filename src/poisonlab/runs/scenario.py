@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..exceptions import InvalidParameterError, PoisonlabError
 
 #: The steps a runner knows, in the order it runs them.
-STEPS = ("poison", "train", "scan", "retrain", "inspect", "monitor")
+STEPS = ("poison", "train", "scan", "retrain", "defend", "inspect", "monitor")
 #: Metrics a run can report.
 METRICS = ("clean_accuracy", "attack_success_rate", "clean_model_asr", "detection",
            "per_class_accuracy")
@@ -332,6 +332,8 @@ class Scenario(_Strict):
             chosen.add("scan")
         if self.retrain and has_data_def:
             chosen.add("retrain")
+        if self.defenses.training:
+            chosen.add("defend")
         if self.defenses.model:
             chosen.add("inspect")
         if self.defenses.inference:

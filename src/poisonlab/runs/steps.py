@@ -530,6 +530,73 @@ def step_retrain(ctx: CellContext) -> None:
     ctx.results["retrain"] = {"n_removed": int((~keep).sum()), **_evaluate(ctx, clf)}
 
 
+def trainer_model_factory(model: dict[str, Any], modality: str, X: Any):
+    """What a training-stage defense receives as ``model_factory``: ``ModelSpec -> nn.Module`` for
+    a reference architecture or a user's torch callable, a zero-argument factory for a user's
+    scikit-learn estimator (RONI's naive Bayes)."""
+    from ..models.architectures import build_model
+
+    params = model.get("params") or {}
+    if model.get("callable"):
+        from .scenario import resolve_callable
+
+        fn = resolve_callable(model["callable"])
+        probe = _call_user_factory(fn, None, params)
+        if probe is not None and hasattr(probe, "fit") and not _is_module(probe):
+            return lambda: _call_user_factory(fn, None, params)
+        return lambda spec: _call_user_factory(fn, spec, params)
+    name = default_architecture(model, modality, X)
+    return lambda spec: build_model(name, spec, **params)
+
+
+#: Radii at which a certified trainer's certified accuracy is reported (insertions/removals or
+#: label flips, by the certificate's threat).
+CERTIFIED_RADII = (0, 1, 2, 5, 10, 20, 50, 100, 200, 300, 400, 500)
+
+
+def step_defend(ctx: CellContext) -> None:
+    """Train through each training-stage defense (``defenses.training``) on the (poisoned)
+    training set: the defended model's clean accuracy and ASR beside the undefended model's, what
+    the trainer isolated (precision/recall against the poison), its certificate or privacy spent."""
+    from .. import registry
+    from ..evaluation.detection import precision_recall_f1
+    from ..models.training import TrainConfig
+
+    scenario = ctx.scenario
+    model = scenario.model.model_dump()
+    factory = trainer_model_factory(model, ctx.splits.train.modality, ctx.train_X)
+    test = ctx.splits.test
+    out: dict[str, Any] = {}
+    for comp in scenario.defenses.training:
+        cls = registry.get("trainer", comp.name)
+        trainer = cls(**_seeded(comp.params, cls, ctx.seed))
+        config = TrainConfig(**{"seed": ctx.seed, **(model.get("train") or {})})
+        t0 = time.perf_counter()
+        trainer.fit(ctx.train_X, ctx.train_y, model_factory=factory, config=config)
+        res: dict[str, Any] = {"train_seconds": time.perf_counter() - t0}
+        clf = getattr(trainer, "classifier_", trainer)
+        res.update(_evaluate(ctx, clf))
+        flags = getattr(trainer, "flags_", None)
+        if flags is not None:
+            flags = np.asarray(flags, dtype=bool)
+            res["n_flagged"] = int(flags.sum())
+            res["flags_sha256"] = sha256_array(flags)
+            if ctx.poison_mask is not None and ctx.poison_mask.any() and "detection" in scenario.metrics:
+                res["detection"] = precision_recall_f1(flags, ctx.poison_mask)
+        if hasattr(trainer, "epsilon_"):
+            res["epsilon"] = float(trainer.epsilon_)
+            res["delta"] = float(getattr(trainer, "delta_", float("nan")))
+        if hasattr(trainer, "certify"):
+            cert = trainer.certify(test.X)
+            acc = cert.certified_accuracy(test.y, CERTIFIED_RADII)
+            res["certificate"] = {"threat": cert.threat, "method": cert.method, "n_models": cert.n_models,
+                                  "median_radius": cert.median_radius(test.y),
+                                  "certified_accuracy": dict(zip(map(str, CERTIFIED_RADII),
+                                                                 np.asarray(acc).tolist()))}
+        out[comp.name] = res
+    ctx.results["defend"] = out
+
+
 def step_inspect(ctx: CellContext) -> None:
     from .. import registry
 
@@ -580,5 +647,5 @@ def step_monitor(ctx: CellContext) -> None:
 
 STEP_FUNCTIONS: dict[str, Callable[[CellContext], None]] = {
     "poison": step_poison, "train": step_train, "scan": step_scan, "retrain": step_retrain,
-    "inspect": step_inspect, "monitor": step_monitor,
+    "defend": step_defend, "inspect": step_inspect, "monitor": step_monitor,
 }

@@ -72,7 +72,7 @@ def per_sample_losses(module: Any, X: np.ndarray, y: np.ndarray, batch_size: int
     """Cross-entropy of every sample under ``module`` in eval mode (float64), without gradients."""
     import torch
 
-    from ...models.training import cross_entropy_losses, to_tensor
+    from ...models.training import cross_entropy_losses, label_tensor, to_tensor
 
     was = module.training
     module.eval()
@@ -80,7 +80,7 @@ def per_sample_losses(module: Any, X: np.ndarray, y: np.ndarray, batch_size: int
     with torch.no_grad():
         for i in range(0, len(X), batch_size):
             logits = module(to_tensor(X[i:i + batch_size]))
-            yb = torch.as_tensor(np.asarray(y[i:i + batch_size]), dtype=torch.int64)
+            yb = label_tensor(y[i:i + batch_size])
             out[i:i + batch_size] = cross_entropy_losses(logits, yb).double().numpy()
     module.train(was)
     return out
