@@ -70,7 +70,8 @@ def test_modality_filter():
     assert {"badword", "addsent", "badchar"} <= text_attacks and "badnets" not in text_attacks
     assert "neural_cleanse" not in {e.name for e in registry.entries("detector", modality="text")}
     # aggregators do not depend on the data's modality
-    assert {e.name for e in registry.entries("aggregator", modality="audio")} == {"fedavg", "median"}
+    assert {e.name for e in registry.entries("aggregator", modality="audio")} == set(registry.available("aggregator"))
+    assert {"fedavg", "median", "krum", "fltrust"} <= set(registry.available("aggregator"))
 
 
 def test_datasets_come_from_the_data_package():

@@ -213,10 +213,21 @@ def test_attack_help_lists_every_attack_with_parameters_defaults_and_constraints
     assert r.code == 0, r.output
     text = " ".join(r.stdout.split())
     for e in registry.entries("attack"):
+        if e.stage == "federated":  # client updates, not datasets: named in a federation scenario
+            assert f" {e.name} " not in text, e.name
+            continue
         assert f" {e.name} " in text, e.name
         for line in _parameters(e.obj).splitlines():
             assert " ".join(line.split()) in text, (e.name, line)
     assert "poison_rate=0.1: in (0, 1] or None" in text
+
+
+def test_attack_refuses_a_federated_attack_in_one_line(tmp_path):
+    from tests.cli.cli_helpers import assert_one_line_error, poisonlab
+
+    r = poisonlab("attack", "alie", "--dataset", "digits", "--out", tmp_path / "o.npz")
+    assert_one_line_error(r, contains="'alie' is a federated attack")
+    assert not (tmp_path / "o.npz").exists()
 
 
 def test_attack_params_are_checked_before_any_data_is_loaded(tmp_path):

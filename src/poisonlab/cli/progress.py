@@ -20,6 +20,7 @@ from ..runs.events import (
     EpochEnded,
     Event,
     Note,
+    RoundEnded,
     SeedFinished,
     TargetFinished,
 )
@@ -58,6 +59,15 @@ class _Bars:
                 task = self._task(event.label, event.label)
                 self.bars.update(task, total=event.epochs, completed=event.epoch, status=status,
                                  description=f"{event.label} · epoch {event.epoch}")
+        elif isinstance(event, RoundEnded):
+            status = "" if event.accuracy is None else f"acc {event.accuracy:.2%}"
+            if event.backdoor_accuracy is not None:
+                status += f" · backdoor {event.backdoor_accuracy:.2%}"
+            if event.n_malicious or event.n_excluded:
+                status += f" · excluded {event.n_excluded} ({event.n_malicious} malicious in round)"
+            task = self._task(event.label, f"federate {event.label}")
+            self.bars.update(task, total=event.rounds, completed=event.round, status=status,
+                             description=f"federate {event.label} · round {event.round}")
         elif isinstance(event, DetectorFinished):
             self.print(f"  {event.name:<22} {event.seconds:.2f} s  {event.n_flagged} flagged")
         elif isinstance(event, SeedFinished):

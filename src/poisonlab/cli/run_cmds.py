@@ -29,6 +29,27 @@ def _pct(v: Any) -> str:
 
 def render_record(record: dict[str, Any]) -> None:
     """Print a run record's headline numbers: one table for a run, one row per cell for a grid."""
+    if record["kind"] == "run" and "federate" in record["results"]:
+        fed = record["results"]["federate"]
+        table = Table(title=f"{record['scenario']['name']}: federated, {len(fed['clients'])} clients "
+                            f"({len(fed['malicious'])} malicious)")
+        for col in ("rounds", "accuracy", "backdoor accuracy", "exclusion precision", "exclusion recall"):
+            table.add_column(col, justify="right")
+        table.add_row(str(fed.get("rounds")), _pct(fed.get("accuracy")), _pct(fed.get("backdoor_accuracy")),
+                      _pct(fed.get("detection_precision")), _pct(fed.get("detection_recall")))
+        console.print(table)
+        return
+    if record["kind"] == "grid" and any("federate" in c["results"] for c in record["results"]["cells"]):
+        table = Table(title=f"{record['scenario']['name']}: {record['n_cells']} federated cells "
+                            f"({record['n_cached']} from the cache)")
+        for col in ("cell", "accuracy", "backdoor accuracy", "exclusion precision", "exclusion recall"):
+            table.add_column(col, justify="left" if col == "cell" else "right")
+        for cell in record["results"]["cells"]:
+            fed = cell["results"].get("federate", {})
+            table.add_row(cell["name"], _pct(fed.get("accuracy")), _pct(fed.get("backdoor_accuracy")),
+                          _pct(fed.get("detection_precision")), _pct(fed.get("detection_recall")))
+        console.print(table)
+        return
     if record["kind"] == "run":
         res = record["results"]
         table = Table(title=f"{record['scenario']['name']}: test set")

@@ -50,7 +50,9 @@ from . import (
     r17_roni,
     r18_dp_sgd,
     r19_confident_learning,
+    r20_byzantine_grid,
     r23_run_off,
+    r24_min_max,
 )
 from .common import RunContext, mean_std
 
@@ -59,8 +61,8 @@ MODULES: tuple[ModuleType, ...] = (
     r01_badnets_mnist, r02_badnets_rate_sweep, r03_blended, r04_sig_cifar10, r05_wanet,
     r06_label_consistent, r07_feature_collision, r08_gradient_matching, r09_svm_poisoning,
     r10_text_backdoors, r11_strip, r12_neural_cleanse, r13_fine_pruning, r14_data_detectors,
-    r15_anti_backdoor, r16_dpa, r17_roni, r18_dp_sgd, r19_confident_learning,
-    r23_run_off,
+    r15_anti_backdoor, r16_dpa, r17_roni, r18_dp_sgd, r19_confident_learning, r20_byzantine_grid,
+    r23_run_off, r24_min_max,
 )
 
 #: What a reproduction module must define.

@@ -123,6 +123,22 @@ class RunContext:
                             steps=("poison", "train"))
 
 
+    def grid(self, scenario: Scenario) -> list[dict[str, Any]]:
+        """Run ``scenario`` (a grid, or one cell) through the runner with this run's cache:
+        finished cells are stored by the hash of their configuration, so a stopped run resumes
+        and two reproductions asking for the same cell (R24 and R20 share R20's ALIE cells)
+        compute it once. Returns the cells (``name``, ``seed``, ``results``) in grid order."""
+        from ..runs.runner import Runner
+
+        as_dict = scenario.to_dict()
+        if as_dict not in self.cells:
+            self.cells.append(as_dict)
+        record = Runner(cache_dir=self.cache_dir, data_dir=self.data_dir, subscribers=[self.emit]).run(scenario)
+        if record["kind"] == "grid":
+            return record["results"]["cells"]
+        return [{"name": scenario.name, "seed": scenario.seeds[0], "results": record["results"]}]
+
+
 def mnist_scenario(name: str, seed: int, *, attack: str, params: Mapping[str, Any], epochs: int,
                    clean_baseline: bool, threads: int) -> Scenario:
     """One MNIST backdoor cell: R1's data (:data:`MNIST_DATASET`) and network

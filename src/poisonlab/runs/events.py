@@ -111,6 +111,23 @@ class CellFinished(Event):
 
 
 @dataclass(frozen=True)
+class RoundEnded(Event):
+    """A federated round ended: the global model's accuracy (and backdoor accuracy), which
+    clients the aggregator excluded, and how that exclusion scores against the true malicious set."""
+
+    round: int = 0
+    rounds: int = 0
+    accuracy: float | None = None
+    backdoor_accuracy: float | None = None
+    n_selected: int = 0
+    n_malicious: int = 0
+    n_excluded: int = 0
+    precision: float | None = None
+    recall: float | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
 class Note(Event):
     """A sentence for the user (a warning, what a step decided)."""
 

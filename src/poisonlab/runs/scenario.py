@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..exceptions import InvalidParameterError, PoisonlabError
 
 #: The steps a runner knows, in the order it runs them.
-STEPS = ("poison", "train", "scan", "retrain", "defend", "inspect", "monitor")
+STEPS = ("poison", "train", "federate", "scan", "retrain", "defend", "inspect", "monitor")
 #: Metrics a run can report.
 METRICS = ("clean_accuracy", "attack_success_rate", "clean_model_asr", "detection",
            "per_class_accuracy")
@@ -196,6 +196,88 @@ class Defenses(_Strict):
     training: list[Component] = Field(default_factory=list)
 
 
+class FederationSpec(_Strict):
+    """A federated run (the ``federate`` step, :func:`poisonlab.federated.run_federation`): the
+    training split is dealt to ``clients`` (``partition``: iid, dirichlet label skew with
+    ``alpha``, or ``shards`` of ``classes_per_client`` classes each), ``malicious`` clients (a count: clients 0..m-1, or a
+    list of ids) poison their data with the scenario's ``attacks`` and/or replace their update by
+    the update ``attack``; the server aggregates with ``aggregator`` for ``rounds`` rounds.
+    ``server_data`` samples are held out of the clients' data as the server's trusted root set
+    (FLTrust needs it)."""
+
+    clients: int = Field(10, ge=1)
+    partition: Literal["iid", "dirichlet", "shards"] = "iid"
+    alpha: float = Field(0.5, gt=0.0)
+    classes_per_client: int = Field(1, ge=1)
+    rounds: int = Field(50, ge=1)
+    clients_per_round: int | None = Field(None, ge=1)
+    mode: Literal["fedavg", "fedsgd"] = "fedavg"
+    local_epochs: int = Field(1, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(0.1, gt=0.0)
+    momentum: float = Field(0.0, ge=0.0, lt=1.0)
+    server_lr: float = Field(1.0, gt=0.0)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    eval_every: int = Field(1, ge=1)
+    malicious: int | list[int] = 0
+    aggregator: Component = Field(default_factory=lambda: Component(name="fedavg"))
+    attack: Component | None = None
+    server_data: int = Field(0, ge=0)
+
+    @field_validator("aggregator")
+    @classmethod
+    def _aggregator(cls, v: Component) -> Component:
+        try:
+            return _check_component(v, "aggregator")
+        except _ParamError as exc:
+            raise _ParamError("params" + (f".{exc.param}" if exc.param else ""), str(exc)) from exc
+        except PoisonlabError as exc:
+            raise _ParamError("name", str(exc)) from exc
+
+    @field_validator("attack")
+    @classmethod
+    def _attack(cls, v: Component | None) -> Component | None:
+        if v is None:
+            return v
+        try:
+            _check_component(v, "attack")
+            _check_stage(v.name, "attack", "federated")
+        except _ParamError as exc:
+            raise _ParamError("params" + (f".{exc.param}" if exc.param else ""), str(exc)) from exc
+        except PoisonlabError as exc:
+            raise _ParamError("name", str(exc)) from exc
+        return v
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "FederationSpec":
+        ids = self.malicious_ids()
+        if ids and (min(ids) < 0 or max(ids) >= self.clients):
+            raise _ParamError("malicious", f"malicious client ids must be in 0..{self.clients - 1}; got {ids}")
+        if len(set(ids)) != len(ids):
+            raise _ParamError("malicious", f"malicious client ids repeat: {ids}")
+        if isinstance(self.malicious, int) and self.malicious >= self.clients:
+            raise _ParamError("malicious", f"{self.malicious} malicious of {self.clients} clients leaves no "
+                                           "honest client")
+        if self.clients_per_round is not None and self.clients_per_round > self.clients:
+            raise _ParamError("clients_per_round", f"clients_per_round={self.clients_per_round} > "
+                                                   f"clients={self.clients}")
+        if self.attack is not None and not ids:
+            raise _ParamError("attack", "an update attack needs malicious clients: set federation.malicious")
+        needs = getattr(_registry().get("aggregator", self.aggregator.name), "needs", ())
+        if "server_update" in needs and self.server_data == 0:
+            raise _ParamError("server_data", f"{self.aggregator.name} needs the server's own update on a "
+                                             "trusted root set: set federation.server_data (e.g. 100)")
+        return self
+
+    def malicious_ids(self) -> list[int]:
+        """The malicious clients' ids."""
+        if isinstance(self.malicious, int):
+            if self.malicious < 0:
+                raise _ParamError("malicious", f"must be >= 0; got {self.malicious}")
+            return list(range(self.malicious))
+        return list(self.malicious)
+
+
 class Sweep(_Strict):
     """A grid: every combination of ``attacks`` x ``detectors`` x ``params`` values x the
     scenario's seeds. ``attacks`` replaces the scenario's attack list with one attack per cell;
@@ -247,6 +329,7 @@ class Scenario(_Strict):
     retrain: bool = False
     contamination: float = Field(0.05, gt=0.0, le=0.5)
     threads: int = Field(1, ge=1)
+    federation: FederationSpec | None = None
     sweep: Sweep | None = None
 
     @classmethod
@@ -259,7 +342,9 @@ class Scenario(_Strict):
     @field_validator("attacks")
     @classmethod
     def _attacks(cls, v: list[Component]) -> list[Component]:
-        return _check_list(v, "attack")
+        _check_list(v, "attack")
+        _refuse_update_attacks(v, "")
+        return v
 
     @field_validator("defenses")
     @classmethod
@@ -299,6 +384,7 @@ class Scenario(_Strict):
         if v is None:
             return v
         _check_list(v.attacks, "attack", prefix="attacks")
+        _refuse_update_attacks(v.attacks, "attacks")
         _check_list(v.detectors, "detector", prefix="detectors", stage="data")
         return v
 
@@ -311,6 +397,13 @@ class Scenario(_Strict):
                         Scenario.model_validate(set_path(self.model_dump(exclude={"sweep"}), path, value))
                     except ScenarioError as exc:
                         raise _ParamError(None, f"sweep.params[{path!r}] value {value!r}: {exc}") from None
+        if self.federation is not None:
+            if any(getattr(self.defenses, st) for st in ("data", "model", "inference", "training")):
+                raise _ParamError("defenses", "a federated scenario defends through federation.aggregator; "
+                                              "defenses.* apply to a centrally trained model")
+            if (self.attacks or (self.sweep and self.sweep.attacks)) and not self.federation.malicious_ids():
+                raise _ParamError("federation.malicious", "attacks poison the malicious clients' data: "
+                                                          "set federation.malicious")
         steps = self.steps_to_run()
         if (self.retrain or "retrain" in steps) and not (self.defenses.data or (self.sweep and self.sweep.detectors)):
             raise _ParamError("retrain", "retraining removes what the data defenses flag: name "
@@ -323,6 +416,8 @@ class Scenario(_Strict):
         """The steps in run order: given, or derived from what the scenario names."""
         if self.steps is not None:
             return tuple(s for s in STEPS if s in self.steps)
+        if self.federation is not None:
+            return ("federate",)
         has_attack = bool(self.attacks) or bool(self.sweep and self.sweep.attacks)
         has_data_def = bool(self.defenses.data) or bool(self.sweep and self.sweep.detectors)
         chosen = {"train"}
@@ -360,6 +455,14 @@ def _check_list(comps: list[Component], kind: str, *, prefix: str = "",
         except PoisonlabError as exc:
             raise _ParamError(f"{prefix}[{i}].name", str(exc)) from exc
     return comps
+
+
+def _refuse_update_attacks(comps: list[Component], prefix: str) -> None:
+    """``attacks`` poison data; a federated update attack belongs in ``federation.attack``."""
+    for i, comp in enumerate(comps):
+        if getattr(_registry().get("attack", comp.name), "stage", "data") == "federated":
+            raise _ParamError(f"{prefix}[{i}].name", f"{comp.name} is a federated update attack: name it in "
+                                                     "federation.attack (attacks poison the training data)")
 
 
 def _check_stage(name: str, kind: str, stage: str) -> None:
@@ -542,7 +645,8 @@ def cell_name(name: str, attack: dict | None, detector: dict | None, values: dic
         parts.append(attack["name"])
     if detector is not None:
         parts.append(detector["name"])
-    parts += [f"{k.rsplit('.', 1)[-1]}={v}" for k, v in values.items()]
+    parts += [f"{k.rsplit('.', 1)[-1]}={v['name'] if isinstance(v, dict) and 'name' in v else v}"
+              for k, v in values.items()]
     parts.append(f"seed={seed}")
     return " ".join(parts)
 

@@ -487,6 +487,65 @@ def step_train(ctx: CellContext) -> None:
     ctx.results["train"] = results
 
 
+def step_federate(ctx: CellContext) -> None:
+    """Run the scenario's federation: deal the training split to the clients, poison the
+    malicious clients' data with ``attacks`` (seeded per client), let them send the update
+    attack's updates, aggregate with the named rule, and record every round's accuracy, backdoor
+    accuracy and exclusions (:func:`poisonlab.federated.run_federation`)."""
+    from .. import registry
+    from ..federated import FederationConfig, partition_clients, poison_clients, run_federation
+    from .events import RoundEnded
+
+    scenario, fed = ctx.scenario, ctx.scenario.federation
+    train, test = ctx.splits.train, ctx.splits.test
+    rng = np.random.default_rng([ctx.seed, 7])
+    order = rng.permutation(len(train))
+    server_idx, client_pool = np.sort(order[:fed.server_data]), np.sort(order[fed.server_data:])
+    parts = partition_clients(train.y[client_pool], fed.clients, fed.partition, alpha=fed.alpha,
+                              classes_per_client=fed.classes_per_client, random_state=ctx.seed)
+    clients = [(train.X[client_pool[p]], train.y[client_pool[p]]) for p in parts]
+    malicious = fed.malicious_ids()
+    attack = None
+    if scenario.attacks:
+        comp = scenario.attacks[0]
+        cls = registry.get("attack", comp.name)
+        attack = cls(**_seeded(comp.params, cls, ctx.seed))
+        clients = poison_clients(clients, malicious, attack)
+        ctx.attacks = [attack]
+    backdoor_test = None
+    if attack is not None and hasattr(attack, "apply_trigger"):
+        wanted = attack.target_labels(test.y)
+        keep = np.flatnonzero(test.y != wanted)
+        backdoor_test = (attack.apply_trigger(test.X[keep]), wanted[keep])
+    agg_cls = registry.get("aggregator", fed.aggregator.name)
+    aggregator = agg_cls(**_seeded(fed.aggregator.params, agg_cls, ctx.seed))
+    update_attack = None
+    if fed.attack is not None:
+        atk_cls = registry.get("attack", fed.attack.name)
+        update_attack = atk_cls(**_seeded(fed.attack.params, atk_cls, ctx.seed))
+    factory = trainer_model_factory(scenario.model.model_dump(), train.modality, train.X)
+    config = FederationConfig(rounds=fed.rounds, clients_per_round=fed.clients_per_round, mode=fed.mode,
+                              local_epochs=fed.local_epochs, batch_size=fed.batch_size, lr=fed.lr,
+                              momentum=fed.momentum, server_lr=fed.server_lr, dropout=fed.dropout,
+                              eval_every=fed.eval_every)
+    server_data = (train.X[server_idx], train.y[server_idx]) if fed.server_data else None
+
+    def on_round(r: Any) -> None:
+        ctx.emit(RoundEnded(label=scenario.name, round=r.round, rounds=fed.rounds, accuracy=r.accuracy,
+                            backdoor_accuracy=r.backdoor_accuracy, n_selected=len(r.selected),
+                            n_malicious=len(r.malicious), n_excluded=int(np.sum(r.excluded)),
+                            precision=r.precision, recall=r.recall, seconds=r.seconds))
+
+    result = run_federation(factory, clients, (test.X, test.y), aggregator=aggregator, config=config,
+                            malicious=malicious, update_attack=update_attack, backdoor_test=backdoor_test,
+                            server_data=server_data, random_state=ctx.seed, on_round=on_round)
+    ctx.models["federated"] = result
+    out: dict[str, Any] = {"clients": [len(c[1]) for c in clients], "malicious": malicious,
+                           **jsonable(result.summary())}
+    out["weights_sha256"] = sha256_array(np.asarray(result.params, dtype=np.float32))
+    ctx.results["federate"] = out
+
+
 def _scan_dataset(ctx: CellContext) -> Dataset:
     tr = ctx.splits.train
     n_extra = len(ctx.train_y) - len(tr)
@@ -646,6 +705,6 @@ def step_monitor(ctx: CellContext) -> None:
 
 
 STEP_FUNCTIONS: dict[str, Callable[[CellContext], None]] = {
-    "poison": step_poison, "train": step_train, "scan": step_scan, "retrain": step_retrain,
+    "poison": step_poison, "train": step_train, "federate": step_federate, "scan": step_scan, "retrain": step_retrain,
     "defend": step_defend, "inspect": step_inspect, "monitor": step_monitor,
 }
