@@ -227,21 +227,75 @@ def check_detector(cls, params=None, args=None, kwargs=None):
     check_invalid_params(cls, params, lambda obj: obj.fit(*args, **kwargs))
 
 
+def aggregator_context(cls, honest):
+    """Keyword context an aggregator's ``needs`` names, built for ``honest`` updates: the server's
+    own update (FLTrust's root-data update) is the honest mean."""
+    ctx = {}
+    if "server_update" in cls.needs:
+        ctx["server_update"] = honest.mean(axis=0)
+    return ctx
+
+
 def check_aggregator(cls, params=None):
+    """An aggregator follows the aggregator contract (base.BaseAggregator): it leaves the updates
+    alone, reports one weight per client summing to 1, is deterministic, returns identical updates
+    unchanged, never lets a NaN or infinite update reach the output, is not dragged by one client
+    sending a huge update unless it declares ``robust = False``, tells the truth about
+    ``uses_weights``, trusts clients for what they send, not for their position, and refuses every
+    invalid value of every declared parameter by name."""
+    params = dict(params or {})
     rng = np.random.default_rng(0)
-    U = rng.normal(size=(7, 12))
+    U = rng.normal(size=(9, 12))  # nine honest clients, spread out
+    n, d = U.shape
+    ctx = aggregator_context(cls, U)
     U0 = U.copy()
-    agg = cls(**(params or {}))
-    out = agg.aggregate(U)
+    agg = cls(**params)
+    out = agg.aggregate(U, **ctx)
     assert np.array_equal(U, U0), "aggregate modified the updates"
-    assert out.shape == (12,) and np.isfinite(out).all()
-    assert agg.weights_.shape == (7,) and agg.excluded_.dtype == bool
-    assert np.isclose(agg.weights_.sum(), 1.0)
-    assert np.array_equal(cls(**(params or {})).aggregate(U), out), "aggregation must be deterministic"
+    assert out.shape == (d,) and np.isfinite(out).all()
+    assert agg.weights_.shape == (n,) and agg.excluded_.dtype == bool
+    assert np.isclose(agg.weights_.sum(), 1.0), f"weights_ must sum to 1; got {agg.weights_.sum()}"
+    assert np.array_equal(cls(**params).aggregate(U, **ctx), out), "aggregation must be deterministic"
     # identical honest updates aggregate to themselves
-    same = np.tile(U[0], (7, 1))
-    assert np.allclose(cls(**(params or {})).aggregate(same), U[0])
-    check_invalid_params(cls, params or {}, lambda obj: obj.aggregate(U))
+    same = np.tile(U[0], (n, 1))
+    assert np.allclose(cls(**params).aggregate(same, **aggregator_context(cls, same)), U[0]), \
+        "identical updates must aggregate to themselves"
+    # a NaN or infinite update never reaches the global model
+    for bad in (np.nan, np.inf, -np.inf):
+        V = np.insert(U, 4, 1.0, axis=0)
+        V[4, 3] = bad
+        a = cls(**params)
+        o = a.aggregate(V, **ctx)
+        assert np.isfinite(o).all(), f"a client sending {bad} reached the aggregate"
+        assert a.weights_[4] == 0 and a.excluded_[4], f"a client sending {bad} kept a weight"
+    # one client sending 1e6 x an honest update does not drag a robust rule out of the honest cloud
+    center = U.mean(axis=0)
+    radius = float(np.linalg.norm(U - center, axis=1).max())
+    if getattr(agg, "robust", True):
+        V = np.insert(U, 5, 1e6 * U[2], axis=0)
+        dist = float(np.linalg.norm(cls(**params).aggregate(V, **ctx) - center))
+        assert dist <= radius, (
+            f"{cls.__name__} declares robust = True but one client sending 1e6 x an honest update dragged "
+            f"the aggregate {dist:.3g} from the honest mean (the honest updates lie within {radius:.3g}); "
+            f"declare robust = False if it is not meant to resist that")
+    # uses_weights tells the truth, both ways
+    w = rng.uniform(0.5, 2.0, n)
+    weighted = cls(**params).aggregate(U, w, **ctx)
+    if agg.uses_weights:
+        assert not np.allclose(weighted, out), \
+            f"{cls.__name__} declares uses_weights = True but client weights do not change its output"
+    else:
+        assert np.allclose(weighted, out), \
+            f"{cls.__name__} declares uses_weights = False but client weights change its output"
+    # no trust by position: permuting the clients permutes weights_ and leaves the result
+    perm = np.array([5, 8, 0, 7, 2, 1, 3, 4, 6])  # nobody stays where it was
+    a = cls(**params)
+    permuted = a.aggregate(U[perm], **ctx)
+    tol = 1e-6 * float(np.abs(U).max())
+    assert np.allclose(a.weights_, agg.weights_[perm], atol=1e-6) and np.allclose(permuted, out, atol=tol), \
+        f"{cls.__name__}: permuting the clients must permute weights_ and keep the aggregate (trust must " \
+        f"follow what a client sends, not its position)"
+    check_invalid_params(cls, params, lambda obj: obj.aggregate(U, **ctx))
 
 
 # --- trainers ----------------------------------------------------------------------------------
@@ -293,7 +347,8 @@ def trainer_case(name):
         from sklearn.naive_bayes import MultinomialNB
 
         return {}, {"model_factory": MultinomialNB}, MultinomialNB
-    params = {"dpa": {"k": 4}, "ss_dpa": {"k": 4, "n_components": 3}, "abl": {"isolation_epochs": 1}}.get(name, {})
+    params = {"dpa": {"k": 4}, "finite_aggregation": {"k": 4, "d": 2}, "ss_dpa": {"k": 4, "n_components": 3},
+              "abl": {"isolation_epochs": 1}}.get(name, {})
     return params, {"model_factory": factory, "config": config}, cls_
 
 
@@ -352,3 +407,71 @@ def check_trainer(cls, params=None, fit_kwargs=None, user_class=None, data=None)
     cls(**params).fit(Xr, yr, **fit_kwargs)
     assert type(tr.clone()) is cls and not hasattr(tr.clone(), "classifier_")
     check_invalid_params(cls, params, lambda obj: obj.fit(X, y, **fit_kwargs))
+
+
+# --- federated update attacks ------------------------------------------------------------------
+
+def update_attack_data():
+    """``(own, honest)``: 3 malicious and 8 honest clients' updates of 12 parameters, spread
+    around a common non-zero direction (so every perturbation of the optimised attacks exists)."""
+    rng = np.random.default_rng(17)
+    direction = rng.normal(size=12)
+    return direction + rng.normal(0, 0.5, size=(3, 12)), direction + rng.normal(0, 0.5, size=(8, 12))
+
+
+def check_update_attack(cls, params=None):
+    """A federated model-poisoning attack follows the update-attack contract
+    (base.BaseUpdateAttack): ``craft`` returns finite float updates of the shape of the
+    malicious clients' own; never modifies its inputs (read-only inputs work); the same
+    ``random_state`` gives the same updates; it declares its knowledge truthfully (an "honest"
+    attack refuses without the honest updates, naming itself; an "own" attack works without them
+    and ignores them); the malicious updates differ from the honest ones the clients would have
+    sent; mismatched shapes are refused; and every declared parameter refuses its invalid values
+    by name."""
+    from poisonlab.base import BaseUpdateAttack
+    from poisonlab.exceptions import DataError
+
+    params = {"random_state": 0, **(params or {})} if "random_state" in cls._param_names() else dict(params or {})
+    own, honest = update_attack_data()
+    own0, honest0 = own.copy(), honest.copy()
+    n_clients = len(own) + len(honest)
+    atk = cls(**params)
+    assert isinstance(atk, BaseUpdateAttack), "a federated attack must subclass BaseUpdateAttack"
+    assert atk.stage == "federated" and atk.unit == "client", "a federated attack works on clients"
+    assert atk.knowledge in ("own", "honest"), f"knowledge must be 'own' or 'honest'; got {atk.knowledge!r}"
+    out = atk.craft(own, honest_updates=honest)
+    assert np.array_equal(own, own0) and np.array_equal(honest, honest0), "craft modified its inputs"
+    assert isinstance(out, np.ndarray) and out.shape == own.shape and out.dtype == np.float64, \
+        f"craft must return float64 updates of shape {own.shape}"
+    assert np.isfinite(out).all(), "craft returned NaN or infinite updates"
+    assert not np.shares_memory(out, own) and not np.shares_memory(out, honest), \
+        "craft returned (a view of) its input arrays"
+    assert (out != own).any(axis=1).all(), "craft returned the honest update unchanged for a malicious client"
+    # read-only inputs work (no in-place writes)
+    own_r, honest_r = own.copy(), honest.copy()
+    own_r.flags.writeable = False
+    honest_r.flags.writeable = False
+    cls(**params).craft(own_r, honest_updates=honest_r)
+    # seed determinism, clone, pickle
+    again = cls(**params).craft(own, honest_updates=honest)
+    assert np.array_equal(again, out), "same random_state must give the same updates"
+    assert np.array_equal(atk.clone().craft(own, honest_updates=honest), out), "clone must reproduce the updates"
+    assert np.array_equal(pickle.loads(pickle.dumps(atk)).craft(own, honest_updates=honest), out), \
+        "a pickled attack must reproduce the updates"
+    with pytest.raises(InvalidParameterError):
+        atk.set_params(no_such_parameter=1)
+    # the declared knowledge is the truth
+    if atk.knowledge == "honest":
+        with pytest.raises(DataError, match=cls.__name__):
+            cls(**params).craft(own)
+    else:
+        try:
+            alone = cls(**params).craft(own, n_clients=n_clients)
+        except Exception as exc:  # noqa: BLE001 - any failure means it needs what it says it does not
+            raise AssertionError(f"{cls.__name__} declares knowledge='own' but fails without honest updates: "
+                                 f"{type(exc).__name__}: {exc}") from exc
+        assert np.array_equal(alone, out), \
+            f"{cls.__name__} declares knowledge='own' but its updates depend on the honest ones"
+    with pytest.raises(DataError):
+        cls(**params).craft(own, honest_updates=honest[:, :-1])
+    check_invalid_params(cls, params, lambda obj: obj.craft(own, honest_updates=honest))

@@ -14,9 +14,11 @@ from .contract import (
     check_declarations,
     check_detector,
     check_trainer,
+    check_update_attack,
     detector_case,
     trainer_case,
     trainer_data,
+    update_attack_data,
 )
 
 # Optimising attacks run the contract with small budgets: the contract checks behaviour, not
@@ -27,10 +29,27 @@ FAST_PARAMS = {"adversarial_label_flip": {"n_poison": 2, "max_candidates": 10},
 
 CLASS_KINDS = ("attack", "detector", "aggregator", "trainer")
 
+# Aggregators that tolerate f Byzantine clients are told f = 1 (nine clients in the contract);
+# centred clipping gets a radius at the honest spread and enough iterations to reach the honest
+# cloud from zero in its first round; norm clipping a bound above the honest norms.
+AGGREGATOR_PARAMS = {"krum": {"f": 1}, "multi_krum": {"f": 1}, "bulyan": {"f": 1}, "trimmed_mean": {"f": 1},
+                     "nnm": {"f": 1}, "centered_clipping": {"tau": 1.0, "n_iter": 10},
+                     "norm_clipping": {"max_norm": 10.0}}
 
-@pytest.mark.parametrize("name", sorted(registry.available("attack")))
+#: Data and training attacks poison a training set (``poison``); federated attacks craft client
+#: updates (``craft``) and follow their own contract.
+DATA_ATTACKS = sorted(n for n, c in registry.available("attack").items() if c.stage != "federated")
+UPDATE_ATTACKS = sorted(n for n, c in registry.available("attack").items() if c.stage == "federated")
+
+
+@pytest.mark.parametrize("name", DATA_ATTACKS)
 def test_attack_contract(name):
     check_attack(registry.get("attack", name), FAST_PARAMS.get(name))
+
+
+@pytest.mark.parametrize("name", UPDATE_ATTACKS)
+def test_update_attack_contract(name):
+    check_update_attack(registry.get("attack", name), FAST_PARAMS.get(name))
 
 
 @pytest.mark.parametrize("name", sorted(registry.available("detector")))
@@ -41,7 +60,7 @@ def test_detector_contract(name):
 
 @pytest.mark.parametrize("name", sorted(registry.available("aggregator")))
 def test_aggregator_contract(name):
-    check_aggregator(registry.get("aggregator", name))
+    check_aggregator(registry.get("aggregator", name), AGGREGATOR_PARAMS.get(name))
 
 
 @pytest.mark.parametrize("name", sorted(registry.available("trainer")))
@@ -55,8 +74,8 @@ def test_every_parameter_is_declared(kind, name):
     check_declarations(registry.get(kind, name))
 
 
-@pytest.mark.parametrize("name", sorted(n for n, c in registry.available("attack").items()
-                                        if "random_state" in c._param_names()))
+@pytest.mark.parametrize("name", [n for n in DATA_ATTACKS
+                                  if "random_state" in registry.get("attack", n)._param_names()])
 def test_attacks_take_a_generator_as_random_state(name):
     cls = registry.get("attack", name)
     X, y = attack_data(cls)
@@ -65,6 +84,17 @@ def test_attacks_take_a_generator_as_random_state(name):
     a = cls(**params, random_state=np.random.default_rng(5)).poison(X, y, **needs)
     b = cls(**params, random_state=np.random.default_rng(5)).poison(X, y, **needs)
     assert np.array_equal(a.poison_mask, b.poison_mask) and np.array_equal(a.X, b.X)
+
+
+@pytest.mark.parametrize("name", [n for n in UPDATE_ATTACKS
+                                  if "random_state" in registry.get("attack", n)._param_names()])
+def test_update_attacks_take_a_generator_as_random_state(name):
+    cls = registry.get("attack", name)
+    own, honest = update_attack_data()
+    a = cls(random_state=np.random.default_rng(5)).craft(own, honest_updates=honest)
+    b = cls(random_state=np.random.default_rng(5)).craft(own, honest_updates=honest)
+    assert np.array_equal(a, b)
+    assert np.isfinite(cls(random_state=None).craft(own, honest_updates=honest)).all()
 
 
 @pytest.mark.parametrize("name", sorted(n for n, c in registry.available("detector").items()

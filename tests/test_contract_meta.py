@@ -208,3 +208,114 @@ def test_contract_catches_a_trainer_that_modifies_its_input():
     params, fit_kwargs, user_class = trainer_case("dpa")
     with pytest.raises(AssertionError, match="fit modified its inputs"):
         check_trainer(_ModifiesInput, params, fit_kwargs, user_class)
+
+
+# --- federated update attacks ----------------------------------------------------------------
+
+from poisonlab.attacks.federated import IPM, GaussianNoise, SignFlip  # noqa: E402
+
+from .contract import check_update_attack  # noqa: E402
+
+
+class _ModifiesOwnUpdates(SignFlip):
+    """Zeroes the first coordinate of the caller's own updates before flipping them."""
+
+    def craft(self, own_updates, **kw):
+        own_updates[:, 0] = 0.0
+        return super().craft(own_updates, **kw)
+
+
+class _Echo(SignFlip):
+    """Sends exactly what an honest client would (a copy of its own update)."""
+
+    def _craft(self, own, *, honest, n_clients, rng):
+        return np.array(own, copy=True)
+
+
+class _UnseededNoise(GaussianNoise):
+    """Ignores random_state: fresh noise on every call."""
+
+    def _craft(self, own, *, honest, n_clients, rng):
+        return super()._craft(own, honest=honest, n_clients=n_clients, rng=np.random.default_rng())
+
+
+class _ClaimsOwnKnowledge(IPM):
+    """Reads the honest updates while declaring that it sees only its own."""
+
+    knowledge = "own"
+
+
+def test_the_sign_flip_attack_passes_the_update_attack_contract():
+    # the positive control of the tests below: what they break is all that is wrong
+    check_update_attack(SignFlip)
+
+
+@pytest.mark.parametrize("cls, msg", [
+    (_ModifiesOwnUpdates, "craft modified its inputs"),
+    (_Echo, "returned the honest update unchanged"),
+    (_UnseededNoise, "same random_state must give the same updates"),
+    (_ClaimsOwnKnowledge, "declares knowledge='own' but fails without honest updates"),
+])
+def test_contract_catches_broken_update_attacks(cls, msg):
+    with pytest.raises(AssertionError, match=msg):
+        check_update_attack(cls)
+
+
+# --- aggregators -----------------------------------------------------------------------------
+
+from poisonlab.base import BaseAggregator  # noqa: E402
+from poisonlab.defenses.federated import CoordinateMedian, FedAvg, FLTrust, Krum  # noqa: E402
+
+from .contract import check_aggregator  # noqa: E402
+
+
+class _TrustsClientZero(BaseAggregator):
+    """Returns client 0's update whatever the others send: trust by position."""
+
+    uses_weights = False
+    _parameter_constraints: dict = {}
+
+    def __init__(self):
+        pass
+
+    def _aggregate(self, U, w, **context):
+        eff = np.zeros(len(U))
+        eff[0] = 1.0
+        return U[0].copy(), eff
+
+
+class _IgnoresWeights(CoordinateMedian):
+    """Declares that client weights matter but ignores them."""
+
+    uses_weights = True
+
+
+class _HidesItsWeights(FedAvg):
+    """Declares that client weights do not matter but uses them."""
+
+    uses_weights = False
+
+
+class _MeanClaimingRobust(FedAvg):
+    """The plain mean, declared robust."""
+
+    robust = True
+
+
+def test_robust_aggregators_pass_the_aggregator_contract():
+    # the positive controls of the tests below: what they break is all that is wrong
+    check_aggregator(CoordinateMedian)
+    check_aggregator(Krum, {"f": 1})
+    check_aggregator(FLTrust)
+    check_aggregator(FedAvg)  # not robust, and says so
+
+
+@pytest.mark.parametrize("cls, msg", [
+    (_TrustsClientZero, "permuting the clients must permute weights_"),
+    (_IgnoresWeights, "declares uses_weights = True but client weights do not change"),
+    (_HidesItsWeights, "declares uses_weights = False but client weights change"),
+    (_MeanClaimingRobust, "declares robust = True but one client sending 1e6 x an honest update dragged"),
+])
+def test_contract_catches_broken_aggregators(cls, msg):
+    with pytest.raises(AssertionError, match=msg):
+        check_aggregator(cls)

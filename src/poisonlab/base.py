@@ -566,6 +566,9 @@ class BaseAggregator(Params, ABC):
     accepts: ClassVar[tuple[str, ...]] = ()
     #: Whether the client weights change the result (FedAvg: yes; the median: no).
     uses_weights: ClassVar[bool] = True
+    #: Whether one client sending an arbitrarily large update cannot drag the aggregate away
+    #: from the honest ones (False for FedAvg, norm clipping, FoolsGold); the contract checks it.
+    robust: ClassVar[bool] = True
 
     excluded_: np.ndarray
     weights_: np.ndarray
@@ -595,7 +598,10 @@ class BaseAggregator(Params, ABC):
         missing = [k for k in self.needs if context.get(k) is None]
         if missing:
             raise InvalidParameterError(f"{name}.aggregate needs keyword argument(s) {missing}")
-        U = np.asarray(updates)
+        try:
+            U = np.asarray(updates)
+        except ValueError as exc:
+            raise DataError(f"updates must be one equal-length vector per client: {exc}") from None
         if U.ndim != 2:
             raise DataError(f"updates must be a 2-D array (n_clients, n_params); got shape {U.shape}")
         if U.shape[0] == 0:
@@ -610,7 +616,10 @@ class BaseAggregator(Params, ABC):
         if weights is None:
             w = np.full(n, 1.0 / n)
         else:
-            w = np.asarray(weights, dtype=np.float64)
+            try:
+                w = np.asarray(weights, dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise DataError(f"weights must be numbers, one per client: {exc}") from None
             if w.ndim != 1 or w.shape[0] != n:
                 raise DataError(f"weights has shape {w.shape} but there are {n} client updates")
             if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
@@ -621,10 +630,16 @@ class BaseAggregator(Params, ABC):
         keep = finite & (w > 0)
         if not keep.any():
             raise DataError("every client with a finite update has weight 0: nothing to aggregate")
+        if context.get("client_ids") is not None and len(np.asarray(context["client_ids"])) != n:
+            raise DataError(f"client_ids has {len(np.asarray(context['client_ids']))} entries but there are "
+                            f"{n} client updates")
+        all_kept = bool(keep.all())
         w_kept = w[keep] / w[keep].sum()
-        ctx = {k: (np.asarray(v)[keep] if k == "client_ids" else v) for k, v in context.items()}
+        ctx = {k: (np.asarray(v)[keep] if k == "client_ids" and v is not None else v) for k, v in context.items()}
         self.n_dropped_ = int(n - keep.sum())
-        out, eff_kept = self._aggregate(U[keep], w_kept, **ctx)
+        Uk = U.view() if all_kept else U[keep]
+        Uk.flags.writeable = False  # a rule that would write into the caller's updates fails loudly
+        out, eff_kept = self._aggregate(Uk, w_kept, **ctx)
         out = np.asarray(out, dtype=np.float64)
         if out.shape != (U.shape[1],) or not np.isfinite(out).all():
             raise DataError(f"{name} produced a non-finite or misshapen aggregate")  # pragma: no cover

@@ -210,7 +210,8 @@ def demo(
 
 
 @app.command(cls=registry_help("attack", "Attacks (-p name=value sets a parameter; each must be what "
-                                       "its row says, checked before any data is loaded):"))
+                                       "its row says, checked before any data is loaded):",
+                                exclude_stages=("federated",)))
 def attack(
     attack_name: str = typer.Argument(..., metavar="ATTACK", help="Registered attack name (the table "
                                       "below; also 'poisonlab list attacks')."),
@@ -253,6 +254,12 @@ def attack(
     guard.file(side, "the sidecar of --out")
     params = _parse_params(param)
     params.setdefault("random_state", seed)
+    poisoners = [e.name for e in registry.entries("attack") if e.stage != "federated"]
+    if attack_name not in poisoners:
+        if attack_name in registry.available("attack"):
+            raise PoisonlabError(f"{attack_name!r} is a federated attack (malicious client updates): use it "
+                                 f"in a federation scenario; 'poisonlab attack' poisons datasets")
+        raise PoisonlabError(f"unknown attack {attack_name!r}; available: {poisoners}")
     atk = registry.create("attack", attack_name, **params)
     atk._validate_params()  # declared constraints, before any data is read
     if input is not None:

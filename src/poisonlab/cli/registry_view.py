@@ -51,9 +51,10 @@ def registry_table(kind: Optional[str], found: list[Any], *, title: Optional[str
     return table
 
 
-def registry_help(kind: str, intro: str) -> type[TyperCommand]:
+def registry_help(kind: str, intro: str, *, exclude_stages: tuple[str, ...] = ()) -> type[TyperCommand]:
     """A command class whose ``--help`` ends with :func:`registry_table` of ``kind`` (built when
-    the help is shown, so that importing the command line imports no attack)."""
+    the help is shown, so that importing the command line imports no attack), leaving out the
+    entries of ``exclude_stages`` (``attack`` poisons datasets: no federated attacks)."""
 
     class _RegistryHelp(TyperCommand):
         def format_help(self, ctx: Any, formatter: Any) -> None:
@@ -62,6 +63,7 @@ def registry_help(kind: str, intro: str) -> type[TyperCommand]:
 
             out = Console()
             out.print(intro, highlight=False)
-            out.print(registry_table(kind, registry.entries(kind)))
+            found = [e for e in registry.entries(kind) if e.stage not in exclude_stages]
+            out.print(registry_table(kind, found))
 
     return _RegistryHelp

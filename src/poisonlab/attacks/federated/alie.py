@@ -26,15 +26,15 @@ def alie_z_max(n_clients: int, n_malicious: int) -> float:
     coordinates farther from the mean than the malicious one under a normal model.
 
     Refuses (``AssumptionError``) when the malicious clients already form a majority
-    (``s <= 0``), where the paper's ``z_max`` is infinite.
+    (``f >= floor(n/2 + 1)``, so ``s <= 0``), where the paper's ``z_max`` is infinite.
     """
     from scipy.stats import norm
 
     s = alie_supporters(n_clients, n_malicious)
     if s <= 0:
         raise AssumptionError(
-            f"ALIE needs the malicious clients to be a minority: with n_clients={n_clients} and "
-            f"{n_malicious} malicious, s = floor(n/2 + 1) - f = {s} <= 0 and z_max is infinite; "
+            f"ALIE's z_max needs the malicious clients not to be a majority: with n_clients={n_clients} "
+            f"and {n_malicious} malicious, s = floor(n/2 + 1) - f = {s} <= 0 and z_max is infinite; "
             f"set z explicitly")
     return float(norm.ppf((n_clients - s) / n_clients))
 
@@ -49,7 +49,7 @@ def alie_update(benign: np.ndarray, z: float, sign: float = -1.0) -> np.ndarray:
 
 @register("attack", "alie")
 class ALIE(BaseUpdateAttack):
-    """A Little Is Enough, the mean shifted by z standard deviations per coordinate.
+    """A Little Is Enough, the mean moved by z std per coordinate.
 
     Baruch, Baruch & Goldberg 2019, "A Little Is Enough: Circumventing Defenses For Distributed
     Learning" (NeurIPS), Algorithm 3. Every malicious client sends the same update, the benign
@@ -65,22 +65,23 @@ class ALIE(BaseUpdateAttack):
     reimplementations of Karimireddy et al. and Blades); the paper's Algorithm 3 writes
     ``mu_j + z_max * sigma_j`` (as do Shejwalkar & Houmansadr's and ByzFL's reimplementations),
     available as ``direction="plus"``. The paper's argument is symmetric in the sign: both stay
-    within ``z`` standard deviations of the mean. For model deltas, "minus" shrinks every
-    coordinate the clients agree is positive, so it opposes the common descent direction.
+    within ``z`` standard deviations of the mean; which sign harms a given model more is an
+    empirical question, so both are offered.
 
     Threat model: the malicious clients collude and, in this implementation, see the round's
     honest updates (``knowledge = "honest"``): ``mu`` and ``sigma`` are taken over the benign
     updates, the honest ones plus the malicious clients' own honestly computed ones, as in
     Shejwalkar & Houmansadr's evaluation. The paper's own variant is *not* omniscient: the
     corrupted workers estimate ``mu`` and ``sigma`` from their own updates only (their data is
-    i.i.d. with the honest clients'); passing the own updates as ``honest_updates`` as well is a
-    close approximation of it.
+    i.i.d. with the honest clients'); passing the own updates as ``honest_updates`` as well, with
+    the round's ``n_clients``, is a close approximation of it (same mean, a slightly smaller
+    ``sigma``).
 
     Parameters
     ----------
     z : float >= 0, optional
         Shift in standard deviations; default the paper's ``z_max`` from ``n_clients`` and the
-        number of malicious clients (refused when the malicious clients are not a minority).
+        number of malicious clients (refused when the malicious clients are a majority).
     direction : {"minus", "plus"}, default="minus"
         ``mu - z * sigma`` or ``mu + z * sigma`` (the sign printed in the paper's Algorithm 3).
     random_state : int, Generator or None
@@ -104,10 +105,13 @@ class ALIE(BaseUpdateAttack):
     --------
     >>> import numpy as np
     >>> from poisonlab.attacks.federated import ALIE
-    >>> honest = np.array([[1.0, 0.0], [3.0, 2.0], [2.0, 1.0]])
-    >>> own = np.array([[2.0, 1.0]])
-    >>> ALIE(z=1.0).craft(own, honest_updates=honest).tolist()  # mean 2, 1; std 0.816...
-    [[1.1835034190722737, 0.18350341907227385]]
+    >>> from poisonlab.attacks.federated.alie import alie_z_max
+    >>> honest = np.array([[2.0, 0.0], [2.0, 0.0], [2.0, 0.0]])
+    >>> own = np.array([[-2.0, 4.0]])
+    >>> ALIE(z=1.5).craft(own, honest_updates=honest).tolist()  # mu = (1, 1), sigma = (2, 2)
+    [[-2.0, -2.0]]
+    >>> round(alie_z_max(20, 4), 4)  # n = 20 clients, f = 4 malicious: Phi^-1(0.65)
+    0.3853
     """
 
     knowledge = "honest"

@@ -83,7 +83,7 @@ class SignFlip(BaseUpdateAttack):
 
 @register("attack", "gaussian")
 class GaussianNoise(BaseUpdateAttack):
-    """Gaussian Byzantine clients send random noise instead of an update.
+    """Gaussian Byzantine clients send noise instead of an update.
 
     The Gaussian attack of Blanchard et al. 2017 ("Machine Learning with Adversaries: Byzantine
     Tolerant Gradient Descent", the "Gaussian Byzantine" workers) and of most Byzantine-robustness

@@ -19,7 +19,7 @@ def ipm_update(honest: np.ndarray, epsilon: float) -> np.ndarray:
 
 @register("attack", "ipm")
 class IPM(BaseUpdateAttack):
-    """Inner-product manipulation sends -epsilon times the honest mean.
+    """Inner-product manipulation, -epsilon times the honest mean.
 
     Xie, Koyejo & Gupta 2020, "Fall of Empires: Breaking Byzantine-tolerant SGD by Inner Product
     Manipulation" (UAI 2019, PMLR 115). Every malicious client sends ``-epsilon * mean(honest)``.
