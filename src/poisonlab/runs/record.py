@@ -29,7 +29,7 @@ RECORD_VERSION = 1
 #: Keys whose values vary between identical runs (wall-clock time, where and when it ran).
 NONDETERMINISTIC_KEYS = frozenset({"seconds", "timings", "created", "environment", "artifacts",
                                    "train_seconds", "poison_seconds", "cached", "fingerprint",
-                                   "record_path", "command", "backend", "n_cached"})
+                                   "record_path", "command", "backend", "n_cached", "seconds_per_round"})
 #: Distributions always reported; optional ones are added when imported.
 _CORE_PACKAGES = ("poisonlab", "numpy", "scipy", "scikit-learn", "torch", "cleanlab", "pydantic",
                   "safetensors")
