@@ -79,6 +79,7 @@ _BUILTIN_MODULES = (
     "poisonlab.defenses.federated.foolsgold",
     "poisonlab.defenses.federated.nnm",
     "poisonlab.defenses.training.partition",
+    "poisonlab.defenses.training.finite_aggregation",
     "poisonlab.defenses.training.roni",
     "poisonlab.defenses.training.abl",
     "poisonlab.defenses.training.trimmed_loss",

@@ -94,10 +94,14 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
         return z ^ (z >> np.uint64(31))
 
 
-def epoch_orders(rows: np.ndarray, model_ids: np.ndarray, seed: int, epoch: int) -> np.ndarray:
+def epoch_orders(rows: np.ndarray, model_ids: np.ndarray, seed: int, epoch: int,
+                 sample_keys: np.ndarray | None = None) -> np.ndarray:
     """Each model's sample order for ``epoch``: row ``j`` of ``rows`` (sample ids, -1 padding at
-    the end) sorted by a hash of ``(seed, model_ids[j], epoch, sample id)``. A model's order is a
-    function of its own samples, its id, the seed and the epoch alone (no shared random stream).
+    the end) sorted by a hash of ``(seed, model_ids[j], epoch, key)``, where a sample's key is
+    its id, or ``sample_keys[id]`` when given (a content hash: the order then depends on what the
+    model's samples *are*, not on where they sit in the training set, so inserting a sample
+    elsewhere leaves the order unchanged). A model's order is a function of its own samples, its
+    id, the seed and the epoch alone (no shared random stream).
 
     >>> rows = np.array([[3, 5, 9, -1], [4, 6, 8, 10]])
     >>> out = epoch_orders(rows, np.array([0, 1]), 0, 0)
@@ -108,7 +112,9 @@ def epoch_orders(rows: np.ndarray, model_ids: np.ndarray, seed: int, epoch: int)
     """
     base = _splitmix64(_splitmix64(_splitmix64(np.uint64(int(seed) & (2**64 - 1)))
                                    ^ model_ids.astype(np.uint64))[:, None] ^ np.uint64(epoch))
-    keys = _splitmix64(base ^ rows.astype(np.uint64))
+    ids = rows.astype(np.uint64) if sample_keys is None else \
+        np.asarray(sample_keys, dtype=np.uint64)[np.maximum(rows, 0)]
+    keys = _splitmix64(base ^ ids)
     keys[rows < 0] = np.iinfo(np.uint64).max           # padding last
     pos = np.argsort(keys, axis=1, kind="stable")
     return np.take_along_axis(rows, pos, axis=1)
@@ -234,7 +240,8 @@ class ModelStack:
 def train_many(model_factory: Any, X: Any, y: Any, members: Sequence[Any], *,
                config: TrainConfig | None = None, n_classes: int | None = None,
                loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-               models_per_chunk: int = 200, callback: EnsembleCallback | None = None) -> ModelStack:
+               models_per_chunk: int = 200, callback: EnsembleCallback | None = None,
+               sample_keys: np.ndarray | None = None) -> ModelStack:
     """Train one model per entry of ``members`` on ``X[members[m]]``, all at once.
 
     Parameters
@@ -261,6 +268,11 @@ def train_many(model_factory: Any, X: Any, y: Any, members: Sequence[Any], *,
         Models trained together (memory ~ chunk x batch x activations); chunks run in turn.
     callback : callable, optional
         ``callback("chunk", {"models_done", "n_models", "seconds"})``.
+    sample_keys : uint64 array of shape (n_samples,), optional
+        A content hash per sample (:func:`poisonlab.defenses.training.partition.content_hashes`):
+        each model's batch order is then keyed on its samples' content instead of their row
+        numbers, so inserting or removing a sample anywhere changes only the models that train
+        on it (what a partition certificate assumes). Default: row numbers.
 
     Returns
     -------
@@ -358,7 +370,7 @@ def train_many(model_factory: Any, X: Any, y: Any, members: Sequence[Any], *,
             fwd = vmap(one, in_dims=(0, 0, 0), randomness="error")
             for epoch in range(cfg.epochs):
                 lr = cfg.lr * _lr_factor(cfg.lr_schedule, epoch, cfg.epochs)
-                order_t = torch.from_numpy(epoch_orders(rows, ids, cfg.seed, epoch))
+                order_t = torch.from_numpy(epoch_orders(rows, ids, cfg.seed, epoch, sample_keys))
                 for s in range(0, math.ceil(width / B)):
                     a = int((sizes > s * B).sum())          # models with a batch left: a prefix
                     idx = order_t[:a, s * B:(s + 1) * B]

@@ -125,3 +125,20 @@ def test_hooks_the_batched_ensemble_cannot_honour_are_refused():
 
     DeepPartitionAggregation(k=3, random_state=0).fit(X, y, model_factory=_linear, config=CFG, loss_fn=loss_fn)
     assert seen and all(s % 8 == 0 for s in seen)   # active models x batch slots per step
+
+
+def test_inserting_a_sample_anywhere_retrains_only_its_partitions_model():
+    """The certificate assumes one changed sample changes one base model: batch orders are keyed
+    on content, so a sample inserted at the *front* (shifting every row) leaves the other
+    partitions' models bit-identical."""
+    X, y = _blobs(120)
+    new = np.array([[9.0, -9.0, 0.5, 0.25]], dtype=np.float32)
+    cfg = TrainConfig(epochs=3, lr=0.05, batch_size=4, seed=0)
+    a = DeepPartitionAggregation(k=6, random_state=0).fit(X, y, model_factory=_linear, config=cfg)
+    b = DeepPartitionAggregation(k=6, random_state=0).fit(np.concatenate([new, X]), np.concatenate([[1], y]),
+                                                          model_factory=_linear, config=cfg)
+    changed = int(content_hash_partitions(new, 6)[0])
+    pa, pb = a.classifier_.stack.params, b.classifier_.stack.params
+    for m in range(6):
+        same = all(np.array_equal(pa[n][m].numpy(), pb[n][m].numpy()) for n in pa)
+        assert same == (m != changed), (m, changed)

@@ -17,6 +17,8 @@ Run-off Election (ROE; Rezaei, Kaya, Feizi et al., "Run-Off Election: Improved P
 against Data Poisoning Attacks", ICML 2023) aggregates the *same* base models in two rounds (the
 top two classes, then a head-to-head vote over every model's ranking of the two) and certifies
 more inputs at the same radius (:func:`~poisonlab.defenses.training.certificates.roe_radius`).
+Finite Aggregation (Wang et al., ICML 2022), whose base models each read ``d`` of ``k * d``
+buckets, lives in :mod:`.finite_aggregation` and reuses this module's hash and features.
 
 Threat model: the attacker inserts, removes (DPA) or relabels (SS-DPA) up to ``r`` training
 samples, knowing everything including the hash and the seeds. The certificate bounds what they can
@@ -26,7 +28,10 @@ small.
 Limits: the base models see ``n / k`` samples each, so clean accuracy drops as ``k`` grows; the
 certificate assumes each base model is a deterministic function of its partition (here: its own
 seed, its own batches, masked optimizer steps, see :mod:`poisonlab.models.ensemble`); a fixed
-``features`` map must not be fitted on the training data (it would see every partition).
+``features`` map must not be fitted on the training data (it would see every partition). Each
+base model's batch order is keyed on its samples' content hashes, not their row numbers
+(:func:`poisonlab.models.ensemble.epoch_orders`), so inserting or removing a sample anywhere in
+the training set leaves every other partition's model bit-identical (tested).
 """
 
 from __future__ import annotations
@@ -48,12 +53,42 @@ from .certificates import Certificate, dpa_radius, roe_radius
 _UNSUPPORTED_HOOKS = ("optimizer_factory", "loader_factory", "on_batch_losses", "batch_transform", "callback")
 
 
-def content_hash_partitions(X: Any, k: int, *, salt: bytes = b"") -> np.ndarray:
-    """Partition of each row: ``int(sha256(salt + row bytes)[:8]) mod k`` (DPA's hash).
+def _check_hooks(trainer: Any, n_models: int, hooks: dict, X: np.ndarray) -> None:
+    """Refuse the training-loop hooks a batched ensemble cannot honour, unknown hooks and texts."""
+    name = type(trainer).__name__
+    bad = sorted(h for h in hooks if h in _UNSUPPORTED_HOOKS)
+    unknown = sorted(h for h in hooks if h not in _UNSUPPORTED_HOOKS and h != "loss_fn")
+    if bad:
+        raise InvalidParameterError(
+            f"{name} trains its {n_models} base models batched with one masked optimizer "
+            f"per model; it cannot use {bad} (choose the optimizer with config.optimizer)")
+    if unknown:
+        raise InvalidParameterError(f"{name}.fit got unknown hook(s) {unknown}")
+    if X.dtype == object:
+        raise DataError(f"{name} takes numeric arrays; encode texts first")
+
+
+def content_hashes(X: Any, *, salt: bytes = b"") -> np.ndarray:
+    """The first 8 bytes of ``sha256(salt + row bytes)`` of each row, as uint64.
 
     The row is hashed as the C-contiguous bytes of its dtype and shape, so it depends on the
-    sample alone: inserting or removing a sample moves no other sample (the same input given as
-    float32 and float64 hashes differently; give the ensemble one dtype).
+    sample alone (the same input given as float32 and float64 hashes differently; give the
+    ensemble one dtype). Partitions and each base model's batch order are functions of it.
+    """
+    arr = np.ascontiguousarray(np.asarray(X))
+    if arr.dtype == object:
+        rows = (str(r).encode("utf-8") for r in arr)
+    else:
+        rows = (r.tobytes() for r in arr)
+    out = np.empty(len(arr), dtype=np.uint64)
+    for i, b in enumerate(rows):
+        out[i] = int.from_bytes(hashlib.sha256(salt + b).digest()[:8], "little")
+    return out
+
+
+def content_hash_partitions(X: Any, k: int, *, salt: bytes = b"") -> np.ndarray:
+    """Partition of each row: ``int(sha256(salt + row bytes)[:8]) mod k`` (DPA's hash,
+    :func:`content_hashes`): inserting or removing a sample moves no other sample.
 
     Examples
     --------
@@ -63,15 +98,7 @@ def content_hash_partitions(X: Any, k: int, *, salt: bytes = b"") -> np.ndarray:
     >>> np.array_equal(p[1:], content_hash_partitions(X[1:], 3))    # removing row 0 moves nothing
     True
     """
-    arr = np.ascontiguousarray(np.asarray(X))
-    if arr.dtype == object:
-        rows = (str(r).encode("utf-8") for r in arr)
-    else:
-        rows = (r.tobytes() for r in arr)
-    out = np.empty(len(arr), dtype=np.int64)
-    for i, b in enumerate(rows):
-        out[i] = int.from_bytes(hashlib.sha256(salt + b).digest()[:8], "little") % k
-    return out
+    return (content_hashes(X, salt=salt) % np.uint64(k)).astype(np.int64)
 
 
 class PartitionEnsembleClassifier:
@@ -228,16 +255,7 @@ class DeepPartitionAggregation(BaseTrainer):
         from ...models.ensemble import members_from_groups, train_many
         from ._torch_setup import resolve_config
 
-        bad = sorted(h for h in hooks if h in _UNSUPPORTED_HOOKS)
-        unknown = sorted(h for h in hooks if h not in _UNSUPPORTED_HOOKS and h != "loss_fn")
-        if bad:
-            raise InvalidParameterError(
-                f"{type(self).__name__} trains its {self.k} base models batched with one masked optimizer "
-                f"per model; it cannot use {bad} (choose the optimizer with config.optimizer)")
-        if unknown:
-            raise InvalidParameterError(f"{type(self).__name__}.fit got unknown hook(s) {unknown}")
-        if X.dtype == object:
-            raise DataError(f"{type(self).__name__} takes numeric arrays; encode texts first")
+        _check_hooks(self, self.k, hooks, X)
         n = len(X)
         if self.k > n:
             raise InvalidParameterError(f"k must be at most the number of training samples ({n}); got {self.k}")
@@ -252,9 +270,10 @@ class DeepPartitionAggregation(BaseTrainer):
                 f"samples hashed): their base models would vote without data; use a smaller k")
         features = self._fit_features(X, rng)
         F = _apply_features(features, X)
+        # batch orders keyed on content, so a sample inserted anywhere changes one model only
         stack = train_many(model_factory, F, y, members_from_groups(parts, self.k), config=cfg,
                            n_classes=int(y.max()) + 1, loss_fn=hooks.get("loss_fn"),
-                           models_per_chunk=self.models_per_chunk)
+                           models_per_chunk=self.models_per_chunk, sample_keys=content_hashes(X))
         self.partitions_ = parts
         self.partition_sizes_ = sizes
         self.n_classes_ = int(y.max()) + 1
@@ -341,4 +360,4 @@ class _PCAFeatures:
 
 
 __all__ = ("DeepPartitionAggregation", "PartitionEnsembleClassifier", "SemiSupervisedDPA",
-           "content_hash_partitions")
+           "content_hash_partitions", "content_hashes")
