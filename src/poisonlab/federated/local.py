@@ -1,0 +1,276 @@
+"""Clients' local training, all sampled clients of a round at once.
+
+A round starts every client from the same global parameters. Here the trainable parameters of
+the ``a`` clients of a round are one ``(a, n_params)`` float32 tensor; each step takes per-layer
+views of it, runs one ``vmap``-ed ``torch.func.functional_call`` over the clients' own batches,
+takes each client's gradient of its own mean loss (``vmap(grad(loss))``) and applies the SGD
+step in place, one operation per layer for the whole stack.
+The update a client sends is its row minus the global parameters: no per-client Python loop.
+
+Cost: a round runs ``epochs * ceil(max_k n_k / B)`` steps of ``a x B`` batch slots (slots of
+clients with no batch left are not computed: the stack is sorted by size and shrinks), so the
+time is that of training one model on ``sum_k n_k`` samples in ``a``-times larger batches.
+
+What a client computes depends on nothing but its own data, the seed, its id and the round
+------------------------------------------------------------------------------------------
+* Its sample order in epoch ``e`` of round ``r`` is its local positions ``0 .. n_k - 1`` sorted by
+  a hash of ``(seed, client id, key, position)`` (:func:`poisonlab.models.ensemble.epoch_orders`,
+  with ``key = (r - 1) * epochs + e``), so it does not depend on who else is in the round.
+* It takes ``ceil(n_k / B)`` steps per epoch; the last batch is partial, and its missing slots
+  carry weight 0 (the client minimises the mean loss over its real samples). Clients are sorted
+  by size, largest first, so at step ``s`` the clients with a batch left are a prefix of the
+  stack; the others are not touched at all (weights and momentum buffer).
+* Layers with random draws (dropout) or batch statistics (BatchNorm) are refused: one stream or
+  one padded batch would couple the stacked clients.
+
+So a client trained alone gives the update it gives inside any stack, to float tolerance (tested
+against a plain ``torch.optim.SGD`` loop).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..exceptions import InvalidParameterError
+
+#: Client id the server's own update (FLTrust's root data set) is keyed by.
+SERVER_ID = 2**62
+
+
+def check_stackable(module: nn.Module) -> None:
+    """Refuse layers that would couple clients trained in one stack (dropout, BatchNorm)."""
+    for name, sub in module.named_modules():
+        if isinstance(sub, nn.modules.batchnorm._BatchNorm):
+            raise InvalidParameterError(
+                f"the federated simulation cannot train a model with batch statistics ({name or 'model'}: "
+                f"{type(sub).__name__}): padded batch slots would enter them; use GroupNorm or LayerNorm")
+        if isinstance(sub, nn.modules.dropout._DropoutNd) and sub.p > 0:
+            raise InvalidParameterError(
+                f"the federated simulation cannot train a model with random layers ({name}: "
+                f"{type(sub).__name__}, p={sub.p}): their draws would couple the stacked clients; "
+                "set the dropout to 0")
+
+
+class FlatModel:
+    """An architecture whose trainable parameters are handled as one flat float32 vector.
+
+    Frozen parameters (``requires_grad=False``) and buffers are shared by every client and are
+    not part of the vector (nor of the updates).
+
+    Parameters
+    ----------
+    template : nn.Module
+        The architecture; kept (the caller passes a copy), its trainable weights are only read by
+        :meth:`flatten`.
+    """
+
+    def __init__(self, template: nn.Module) -> None:
+        self.template = template.eval()
+        self.names = [n for n, p in template.named_parameters() if p.requires_grad]
+        if not self.names:
+            raise InvalidParameterError("the model has no trainable parameter")
+        params = dict(template.named_parameters())
+        self.shapes = [tuple(params[n].shape) for n in self.names]
+        self.sizes = [int(np.prod(s)) for s in self.shapes]
+        self.n_params = int(sum(self.sizes))
+        self.shared = {**{n: p.detach() for n, p in template.named_parameters() if not p.requires_grad},
+                       **{n: b for n, b in template.named_buffers()}}
+
+    def flatten(self, module: nn.Module | None = None) -> torch.Tensor:
+        """The trainable parameters of ``module`` (default: the template) as one float32 vector."""
+        params = dict((module if module is not None else self.template).named_parameters())
+        return torch.cat([params[n].detach().reshape(-1).to(torch.float32) for n in self.names])
+
+    def views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-layer views of a stack ``(a, n_params)`` -> ``{name: (a, *shape)}``."""
+        out, o = {}, 0
+        a = flat.shape[0]
+        for n, shape, size in zip(self.names, self.shapes, self.sizes):
+            out[n] = flat[:, o:o + size].view(a, *shape)
+            o += size
+        return out
+
+    def module(self, flat: Any) -> nn.Module:
+        """A copy of the template holding the parameters ``flat`` (n_params,)."""
+        vec = torch.as_tensor(np.asarray(flat), dtype=torch.float32)
+        if vec.shape != (self.n_params,):
+            raise InvalidParameterError(f"flat parameters must have shape ({self.n_params},); got {tuple(vec.shape)}")
+        m = copy.deepcopy(self.template)
+        params = dict(m.named_parameters())
+        with torch.no_grad():
+            for n, v in self.views(vec[None]).items():
+                params[n].copy_(v[0].to(params[n].dtype))
+        return m.eval()
+
+    @torch.no_grad()
+    def predict(self, flat: torch.Tensor, X: torch.Tensor, *, batch_size: int = 4096) -> torch.Tensor:
+        """Predicted classes of the model ``flat`` on ``X`` (argmax of the logits), batched."""
+        from torch.func import functional_call
+
+        params = {n: v[0] for n, v in self.views(flat[None]).items()}
+        out = []
+        for i in range(0, len(X), batch_size):
+            out.append(functional_call(self.template, (params, self.shared), (X[i:i + batch_size],)).argmax(-1))
+        return torch.cat(out) if out else torch.empty(0, dtype=torch.int64)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser on uint64 arrays (wrapping arithmetic)."""
+    with np.errstate(over="ignore"):
+        z = x + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def client_orders(sizes: np.ndarray, ids: np.ndarray, seed: int, key: int, width: int,
+                  first: int | None = None) -> np.ndarray:
+    """Each client's sample order (local positions, -1 padding) for one epoch: ``(a, width)``.
+
+    Row ``j`` is ``0 .. sizes[j] - 1`` sorted by a hash of ``(seed, ids[j], key, position)``
+    (SplitMix64, as :func:`poisonlab.models.ensemble.epoch_orders`), padding last; a client's
+    order depends on its size, its id, the seed and the key alone. ``first``: only the first
+    ``first`` columns are wanted (a partial sort; the same columns as the full order).
+
+    >>> o = client_orders(np.array([3, 2]), np.array([5, 7]), 0, 0, 4)
+    >>> sorted(o[0][:3].tolist()), o[1][2:].tolist()
+    ([0, 1, 2], [-1, -1])
+    >>> np.array_equal(client_orders(np.array([2]), np.array([7]), 0, 0, 4), o[1:])
+    True
+    >>> np.array_equal(client_orders(np.array([3, 2]), np.array([5, 7]), 0, 0, 4, first=2), o[:, :2])
+    True
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    pos = np.arange(width, dtype=np.int64)[None, :]
+    rows = np.where(pos < sizes[:, None], pos, -1)
+    base = _splitmix64(_splitmix64(_splitmix64(np.uint64(int(seed) & (2**64 - 1)))
+                                   ^ np.asarray(ids, dtype=np.int64).astype(np.uint64))[:, None]
+                       ^ np.uint64(int(key) & (2**64 - 1)))
+    keys = _splitmix64(base ^ rows.astype(np.uint64))
+    keys[rows < 0] = np.iinfo(np.uint64).max           # padding last
+    if first is not None and first < width:
+        part = np.argpartition(keys, first - 1, axis=1)[:, :first]
+        pos_ = np.take_along_axis(part, np.argsort(np.take_along_axis(keys, part, axis=1), axis=1,
+                                                   kind="stable"), axis=1)
+        return np.take_along_axis(rows, pos_, axis=1)
+    return np.take_along_axis(rows, np.argsort(keys, axis=1, kind="stable"), axis=1)
+
+
+def local_updates(model: FlatModel, global_flat: torch.Tensor, X: torch.Tensor, y: torch.Tensor,
+                  members: Sequence[np.ndarray], ids: Sequence[int], *, mode: str, epochs: int,
+                  batch_size: int, lr: float, momentum: float, seed: int, round: int,
+                  momentum_buffers: torch.Tensor | None = None) -> torch.Tensor:
+    """The updates of clients ``ids`` training from ``global_flat`` on ``X[members[j]]``.
+
+    Parameters
+    ----------
+    model : FlatModel
+    global_flat : Tensor of shape (n_params,)
+        The global model the round starts from.
+    X, y : Tensor
+        All clients' data, concatenated; ``members[j]`` are client ``ids[j]``'s rows.
+    members : sequence of int arrays
+        Non-empty row sets, one per client.
+    ids : sequence of int
+        The clients' ids (they key the batch orders).
+    mode : {"fedavg", "fedsgd"}
+        "fedavg": ``epochs`` epochs of minibatch SGD (``ceil(n_k / batch_size)`` steps each),
+        update = local parameters - global parameters. "fedsgd": one gradient on a minibatch of
+        ``min(batch_size, n_k)`` distinct samples, update = ``-lr * g`` (with ``momentum``:
+        ``-lr * m``, ``m = momentum * m_prev + g`` from ``momentum_buffers``, which is updated).
+    epochs, batch_size, lr, momentum
+        Local SGD as ``torch.optim.SGD(lr=lr, momentum=momentum)``; in "fedavg" the momentum
+        buffer starts at zero every round.
+    seed, round : int
+        Key the batch orders (with the client ids).
+    momentum_buffers : Tensor of shape (len(ids), n_params), optional
+        "fedsgd" with momentum: the clients' buffers, updated in place.
+
+    Returns
+    -------
+    Tensor of shape (len(ids), n_params), float32, rows in the order of ``ids``.
+    """
+    from torch.func import functional_call, grad, vmap
+
+    a_all = len(ids)
+    sizes_in = np.array([len(m) for m in members], dtype=np.int64)
+    # largest first: the clients with a batch left at step s are a prefix (views, no copies)
+    rank = np.argsort(-sizes_in, kind="stable")
+    sizes = sizes_in[rank]
+    ids_r = np.asarray(ids, dtype=np.int64)[rank]
+    members_r = [np.asarray(members[j], dtype=np.int64) for j in rank]
+    B = int(batch_size)
+    base = model.template
+    shared = model.shared
+
+    def client_loss(p, x, yb, w):
+        # the client's mean loss over its real batch slots (padding has weight 0)
+        losses = nn.functional.cross_entropy(functional_call(base, (p, shared), (x,)), yb, reduction="none")
+        return (losses * w).sum() / w.sum()
+
+    # per-client gradients of per-client losses; vmap(grad) returns them in the parameters' own
+    # layout (autograd over a vmapped forward returns transposed weight gradients)
+    grads_of = vmap(grad(client_loss), randomness="error")
+    X2 = X.reshape(len(X), -1)                  # rows gathered with index_select (a memcpy each)
+    flat = global_flat.detach().to(torch.float32).expand(a_all, -1).clone()
+    if mode == "fedsgd":
+        n_steps, n_epochs = 1, 1
+        used = np.minimum(sizes, B)
+    else:
+        n_steps, n_epochs = None, int(epochs)
+        used = sizes
+    width = int(sizes.max())
+    buf = None
+    if momentum:
+        if mode == "fedsgd" and momentum_buffers is not None:
+            buf = momentum_buffers[torch.from_numpy(rank)].clone()
+        else:
+            buf = torch.zeros_like(flat)
+    # global row of each (client, local position); -1 beyond the client's size
+    lookup = np.full((a_all, width), -1, dtype=np.int64)
+    for j, m in enumerate(members_r):
+        lookup[j, :len(m)] = m
+    for e in range(n_epochs):
+        key = (int(round) - 1) * n_epochs + e
+        order = client_orders(sizes, ids_r, seed, key, width, first=B if mode == "fedsgd" else None)
+        glob = np.take_along_axis(lookup, np.maximum(order, 0), axis=1)
+        glob[order < 0] = -1
+        steps = n_steps if n_steps is not None else math.ceil(width / B)
+        pad = steps * B - glob.shape[1]
+        if pad > 0:
+            glob = np.concatenate([glob, np.full((a_all, pad), -1, dtype=np.int64)], axis=1)
+        glob_t = torch.from_numpy(glob)
+        for s in range(steps):
+            a = int((used > s * B).sum())           # clients with a batch left: a prefix
+            idx = glob_t[:a, s * B:(s + 1) * B]
+            w = (idx >= 0)
+            safe = idx.clamp(min=0)
+            flat_idx = safe.reshape(-1)
+            xb = X2.index_select(0, flat_idx).view(a, B, *X.shape[1:])
+            yb = y.index_select(0, flat_idx).view(a, B)
+            views = model.views(flat[:a])              # per-layer views of the stack's rows
+            grads = grads_of(views, xb, yb, w.to(torch.float32))
+            with torch.no_grad():
+                bufs = model.views(buf[:a]) if buf is not None else None
+                for n, v in views.items():
+                    g = grads[n]
+                    if bufs is not None:
+                        g = bufs[n].mul_(momentum).add_(g)
+                    if mode == "fedsgd":        # one step: the update is exactly -lr * step
+                        v.copy_(g * -float(lr))
+                    else:
+                        v.add_(g, alpha=-float(lr))
+    back = torch.from_numpy(np.argsort(rank))
+    out = flat[back] if mode == "fedsgd" else flat[back] - global_flat.to(torch.float32)[None, :]
+    if mode == "fedsgd" and buf is not None and momentum_buffers is not None:
+        momentum_buffers.copy_(buf[back])
+    return out
+
+
+__all__ = ["FlatModel", "SERVER_ID", "check_stackable", "client_orders", "local_updates"]
