@@ -50,6 +50,7 @@ def test_a_sweep_over_aggregators_and_attacks_names_its_cells():
         "federation.aggregator": [{"name": "fedavg"}, {"name": "krum", "params": {"f": 2}}],
         "federation.attack": [None, {"name": "ipm"}]}}})
     names = [c.name for c in expand(s)]
+    assert names[0] == "fed aggregator=fedavg attack=none seed=0"
     assert names[1] == "fed aggregator=fedavg attack=ipm seed=0" and len(names) == 4
 
 

@@ -627,12 +627,55 @@ def _as_float(v: Any) -> float | None:
         return None
 
 
+def _heatmap_block(grid: Mapping[str, Mapping[str, Any]], title: str, caption: str) -> dict[str, Any]:
+    """A figure of ``{row: {column: rate or {"mean": rate}}}`` as a heat map."""
+    from .plots import heatmap_png
+
+    rows = list(grid)
+    cols = list(dict.fromkeys(c for r in grid.values() for c in r))
+    vals = [[(lambda v: v.get("mean") if isinstance(v, dict) else v)(grid[r].get(c)) for c in cols] for r in rows]
+    return figure(heatmap_png(rows, cols, vals), title, caption)
+
+
+def _federated_grid_view(rec: dict[str, Any]) -> dict[str, Any]:
+    """A grid of federated cells: the aggregator x attack accuracy heat map (mean over seeds),
+    then every cell's accuracy, backdoor accuracy and exclusion precision / recall."""
+    sc = rec.get("scenario") or {}
+    cells = _get(rec, "results", "cells", default=[]) or []
+    acc: dict[str, dict[str, list[float]]] = {}
+    rows = []
+    for i, cell in enumerate(cells):
+        fed = _get(cell, "results", "federate", default={}) or {}
+        p = _cell_params(cell.get("name", ""))
+        row_key, col_key = p.get("aggregator", sc.get("name", "run")), p.get("attack", "—")
+        if _finite(fed.get("accuracy")):
+            acc.setdefault(row_key, {}).setdefault(col_key, []).append(fed["accuracy"])
+        base = ("results", "cells", i, "results", "federate")
+        rows.append([T(cell.get("name")), V(fed.get("accuracy"), pointer(*base, "accuracy")),
+                     V(fed.get("backdoor_accuracy"), pointer(*base, "backdoor_accuracy")),
+                     V(fed.get("detection_precision"), pointer(*base, "detection_precision")),
+                     V(fed.get("detection_recall"), pointer(*base, "detection_recall"))])
+    means = {r: {c: sum(v) / len(v) for c, v in row.items()} for r, row in acc.items()}
+    blocks = [_heatmap_block(means, f"{sc.get('name', 'grid')}: final accuracy by aggregator and attack",
+                             "Final test accuracy of the global model, mean over seeds.")] if means else []
+    table_block = table(["cell", "accuracy", "backdoor accuracy", "exclusion precision", "exclusion recall"], rows,
+                        numeric=[1, 2, 3, 4])
+    fed_spec = sc.get("federation") or {}
+    facts = [f"{len(cells)} cells", f"{fed_spec.get('clients')} clients, {fed_spec.get('rounds')} rounds"]
+    return {"title": sc.get("name", "grid"), "subtitle": sc.get("description"), "facts": facts,
+            "headline": {"text": _sub(f"{len(cells)} federated cells"), "why": [], "cards": [], "tone": None},
+            "sections": [section("heatmap", "Accuracy by aggregator and attack", blocks),
+                         section("cells", "Every cell", [table_block]), _details_section(rec)]}
+
+
 def _grid_view(rec: dict[str, Any]) -> dict[str, Any]:
     from ..runs.report_data import mean_std_by
     from .plots import sweep_png
 
     sc = rec.get("scenario") or {}
     cells = _get(rec, "results", "cells", default=[]) or []
+    if any(_get(c, "results", "federate") for c in cells):
+        return _federated_grid_view(rec)
     swept = [k.rsplit(".", 1)[-1] for k in (_get(sc, "sweep", "params", default={}) or {})]
     info = []
     for i, cell in enumerate(cells):
@@ -811,6 +854,12 @@ def _reproduction_view(rec: dict[str, Any]) -> dict[str, Any]:
                                        f"{rid}: ASR and clean accuracy against poison rate",
                                        "Mean over seeds (band: ± one standard deviation)."))
         blocks_m.append(table([label] + [k.replace("_", " ") for k in keys], rows, numeric=range(1, len(keys) + 1)))
+    grid = (measured or {}).get("accuracy")
+    if isinstance(grid, dict) and grid and all(isinstance(v, dict) and v and all(isinstance(x, dict) and "mean" in x
+                                                                                 for x in v.values())
+                                               for v in grid.values()):
+        blocks_m.insert(0, _heatmap_block(grid, f"{rid}: final accuracy by aggregator and attack",
+                                          "Final test accuracy of the global model, mean over seeds."))
     per_seed = rec.get("per_seed") or []
     if per_seed:
         keys = [k for k in dict.fromkeys(k for s in per_seed for k, v in s.items() if _finite(v) or isinstance(v, bool))]

@@ -278,3 +278,30 @@ def anomaly_index_png(index: Sequence[float], flagged: Sequence[int], classes: S
         ax.grid(axis="x", visible=False)
         fig.tight_layout()
         return figure_png(fig)
+
+
+def heatmap_png(rows: Sequence[str], cols: Sequence[str], values: Sequence[Sequence[float | None]], *,
+                xlabel: str = "attack", ylabel: str = "aggregator", label: str = "accuracy") -> bytes:
+    """A rows x columns grid of rates (e.g. aggregator x attack accuracy), each cell annotated with
+    its value; a missing value is left blank. One sequential colour scale from 0 to 100%."""
+    import numpy as np
+
+    data = np.array([[np.nan if v is None else float(v) for v in row] for row in values], dtype=float)
+    with _style() as plt:
+        fig, ax = plt.subplots(figsize=(1.2 * len(cols) + 2.4, 0.48 * len(rows) + 1.4))
+        im = ax.imshow(data, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
+        for i in range(len(rows)):
+            for j in range(len(cols)):
+                if np.isfinite(data[i, j]):
+                    ax.text(j, i, pct(data[i, j]), ha="center", va="center", fontsize=8,
+                            color="black" if data[i, j] > 0.6 else "white")
+        ax.set_xticks(range(len(cols)), [str(c) for c in cols])
+        ax.set_yticks(range(len(rows)), [str(r) for r in rows])
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(False)
+        bar = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
+        bar.set_label(label)
+        _pct_axis(bar.ax)
+        fig.tight_layout()
+        return figure_png(fig)

@@ -51,6 +51,7 @@ from . import (
     r18_dp_sgd,
     r19_confident_learning,
     r20_byzantine_grid,
+    r21_model_replacement,
     r22_foolsgold,
     r23_run_off,
     r24_min_max,
@@ -63,7 +64,7 @@ MODULES: tuple[ModuleType, ...] = (
     r06_label_consistent, r07_feature_collision, r08_gradient_matching, r09_svm_poisoning,
     r10_text_backdoors, r11_strip, r12_neural_cleanse, r13_fine_pruning, r14_data_detectors,
     r15_anti_backdoor, r16_dpa, r17_roni, r18_dp_sgd, r19_confident_learning, r20_byzantine_grid,
-    r22_foolsgold, r23_run_off, r24_min_max,
+    r21_model_replacement, r22_foolsgold, r23_run_off, r24_min_max,
 )
 
 #: What a reproduction module must define.

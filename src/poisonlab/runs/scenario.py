@@ -645,7 +645,7 @@ def cell_name(name: str, attack: dict | None, detector: dict | None, values: dic
         parts.append(attack["name"])
     if detector is not None:
         parts.append(detector["name"])
-    parts += [f"{k.rsplit('.', 1)[-1]}={v['name'] if isinstance(v, dict) and 'name' in v else v}"
+    parts += [f"{k.rsplit('.', 1)[-1]}={v['name'] if isinstance(v, dict) and 'name' in v else ('none' if v is None else v)}"
               for k, v in values.items()]
     parts.append(f"seed={seed}")
     return " ".join(parts)
