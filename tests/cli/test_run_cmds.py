@@ -101,3 +101,11 @@ def test_run_bad_scenarios_are_one_line_errors(tmp_path, text, message):
 def test_run_rejects_unknown_backend(tmp_path):
     r = runner.invoke(app, ["run", str(EXAMPLES / "demo.yaml"), "--backend", "spark"])
     assert r.exit_code == 2 and "--backend must be one of" in r.output
+
+
+def test_the_federated_example_runs_and_prints_its_table(tmp_path):
+    out = _ok(["run", EXAMPLES / "federated-digits.yaml", "--out-dir", tmp_path])
+    assert "federated, 20 clients (4 malicious)" in out
+    record = json.loads((tmp_path / "record.json").read_text())
+    fed = record["results"]["federate"]
+    assert fed["rounds"] == 100 and fed["malicious"] == [0, 1, 2, 3] and fed["accuracy"] > 0.5
