@@ -1,7 +1,7 @@
 """Clients trained together in one vmapped stack equal clients trained one by one.
 
-The reference is a plain loop: an ``nn.Module``, ``torch.optim.SGD`` and the client's own batch
-order -- what a real federated client would run.
+The reference is a plain loop: an ``nn.Module``, ``backward()``, SGD with momentum and the
+client's own batch order -- what a real federated client would run.
 """
 
 import math
@@ -33,16 +33,23 @@ def _setup(seed=0):
 
 
 def _sequential(fm, global_flat, X, y, rows, cid, *, epochs, B, lr, momentum, seed, rnd):
+    """One client alone: an ordinary module, loss.backward() and torch.optim.SGD's update rule
+    (dampening 0, no Nesterov: ``buf = momentum * buf + g``, ``p -= lr * buf``), written out
+    because the first ``torch.optim`` step imports torch._dynamo (seconds)."""
     module = fm.module(global_flat).train()
-    opt = torch.optim.SGD(module.parameters(), lr=lr, momentum=momentum)
+    params = list(module.parameters())
+    bufs = [torch.zeros_like(p) for p in params]
     n = len(rows)
     for e in range(epochs):
         order = client_orders(np.array([n]), np.array([cid]), seed, (rnd - 1) * epochs + e, n)[0]
         for s in range(math.ceil(n / B)):
             idx = torch.as_tensor(rows[order[s * B:(s + 1) * B]])
-            opt.zero_grad()
+            module.zero_grad()
             nn.functional.cross_entropy(module(X[idx]), y[idx]).backward()
-            opt.step()
+            with torch.no_grad():
+                for p, buf in zip(params, bufs):
+                    buf.mul_(momentum).add_(p.grad)
+                    p.sub_(lr * buf)
     return fm.flatten(module) - global_flat
 
 
@@ -78,8 +85,6 @@ def test_batch_orders_depend_on_the_round_and_the_client_id():
 
 
 def test_fedsgd_update_is_minus_lr_times_one_minibatch_gradient():
-    from torch.func import functional_call, grad
-
     fm, g, X, y, members = _setup()
     B, lr = 8, 0.05
     upd = local_updates(fm, g, X, y, members, IDS, mode="fedsgd", epochs=1, batch_size=B, lr=lr,
@@ -88,13 +93,9 @@ def test_fedsgd_update_is_minus_lr_times_one_minibatch_gradient():
         n = len(members[j])
         order = client_orders(np.array([n]), np.array([cid]), 3, 4, n)[0][:min(B, n)]
         idx = torch.as_tensor(members[j][order])
-        params = {k: v[0] for k, v in fm.views(g[None]).items()}
-
-        def loss(p):
-            return nn.functional.cross_entropy(functional_call(fm.template, (p, fm.shared), (X[idx],)), y[idx])
-
-        gr = grad(loss)(params)
-        ref = -lr * torch.cat([gr[k].reshape(-1) for k in fm.names])
+        module = fm.module(g)
+        nn.functional.cross_entropy(module(X[idx]), y[idx]).backward()
+        ref = -lr * torch.cat([p.grad.reshape(-1) for p in module.parameters()])
         torch.testing.assert_close(upd[j], ref, rtol=1e-5, atol=1e-7)
 
 

@@ -158,6 +158,17 @@ def test_a_client_alone_sends_the_same_first_update_as_inside_the_federation():
     np.testing.assert_allclose(together.aggregator.log_[0][1], np.array([30, 11, 47, 5, 22]) / 115)
 
 
+@pytest.mark.parametrize("mode", ["fedavg", "fedsgd"])
+def test_training_the_round_in_chunks_changes_nothing(mode):
+    clients, test = blobs(n_clients=5, sizes=[30, 11, 47, 5, 22])
+    base = dict(rounds=3, mode=mode, batch_size=8, momentum=0.9, clients_per_round=4)
+    one = run_federation(small, clients, test, aggregator=FedAvg(), config=FederationConfig(**base),
+                         random_state=0)
+    chunked = run_federation(small, clients, test, aggregator=FedAvg(),
+                             config=FederationConfig(**base, clients_per_chunk=2), random_state=0)
+    np.testing.assert_allclose(one.params, chunked.params, rtol=1e-5, atol=1e-6)
+
+
 def test_same_seed_same_history_and_parameters_other_seed_differs():
     clients, test = blobs(n_clients=6)
     cfg = FederationConfig(rounds=6, clients_per_round=4, dropout=0.3, batch_size=8)
@@ -368,7 +379,8 @@ def test_bad_inputs_fail_with_one_line_errors():
         (dict(test=(np.zeros((5, 6), np.float32), np.zeros(5, int))), DataError, "test X has feature shape"),
         (dict(clients=[]), DataError, "no client"),
         (dict(clients=clients[:2] + [(np.zeros((0, 5), np.float32), np.zeros(0, int))]), DataError, "at least 1"),
-        (dict(config=FederationConfig(clients_per_round=4)), InvalidParameterError, "clients_per_round must be at most"),
+        (dict(config=FederationConfig(clients_per_round=4)), InvalidParameterError,
+         "clients_per_round must be at most"),
         (dict(malicious=[3]), InvalidParameterError, "client index 3 outside"),
         (dict(malicious=[0, 1, 2], update_attack=Omniscient()), DataError, "every participant is malicious"),
         (dict(aggregator=ServerOnly()), InvalidParameterError, "server_data"),

@@ -3,8 +3,8 @@
 A round starts every client from the same global parameters. Here the trainable parameters of
 the ``a`` clients of a round are one ``(a, n_params)`` float32 tensor; each step takes per-layer
 views of it, runs one ``vmap``-ed ``torch.func.functional_call`` over the clients' own batches,
-takes each client's gradient of its own mean loss (``vmap(grad(loss))``) and applies the SGD
-step in place, one operation per layer for the whole stack.
+takes one gradient of the sum of the clients' mean losses (each client's block is the gradient
+of its own loss) and applies the SGD step in place, one operation per layer for the whole stack.
 The update a client sends is its row minus the global parameters: no per-client Python loop.
 
 Cost: a round runs ``epochs * ceil(max_k n_k / B)`` steps of ``a x B`` batch slots (slots of
@@ -196,12 +196,15 @@ def local_updates(model: FlatModel, global_flat: torch.Tensor, X: torch.Tensor, 
     -------
     Tensor of shape (len(ids), n_params), float32, rows in the order of ``ids``.
     """
-    from torch.func import functional_call, grad, vmap
+    from torch.func import functional_call, vmap
 
     a_all = len(ids)
     sizes_in = np.array([len(m) for m in members], dtype=np.int64)
-    # largest first: the clients with a batch left at step s are a prefix (views, no copies)
-    rank = np.argsort(-sizes_in, kind="stable")
+    # largest first: the clients with a batch left at step s are a prefix (views, no copies);
+    # in "fedsgd" every client takes its one step, so no order is needed
+    fedsgd = mode == "fedsgd"
+    rank = np.arange(a_all) if fedsgd else np.argsort(-sizes_in, kind="stable")
+    identity = bool(np.array_equal(rank, np.arange(a_all)))
     sizes = sizes_in[rank]
     ids_r = np.asarray(ids, dtype=np.int64)[rank]
     members_r = [np.asarray(members[j], dtype=np.int64) for j in rank]
@@ -209,29 +212,33 @@ def local_updates(model: FlatModel, global_flat: torch.Tensor, X: torch.Tensor, 
     base = model.template
     shared = model.shared
 
-    def client_loss(p, x, yb, w):
-        # the client's mean loss over its real batch slots (padding has weight 0)
-        losses = nn.functional.cross_entropy(functional_call(base, (p, shared), (x,)), yb, reduction="none")
-        return (losses * w).sum() / w.sum()
+    def one(p, x):
+        return functional_call(base, (p, shared), (x,))
 
-    # per-client gradients of per-client losses; vmap(grad) returns them in the parameters' own
-    # layout (autograd over a vmapped forward returns transposed weight gradients)
-    grads_of = vmap(grad(client_loss), randomness="error")
+    # autograd over a vmapped forward; (vmap(grad(...)) would give the weight gradients in the
+    # parameters' own layout, a little faster per step, but torch.func.grad imports torch._dynamo
+    # on first use: seconds per process)
+    fwd = vmap(one, in_dims=(0, 0), randomness="error")
     X2 = X.reshape(len(X), -1)                  # rows gathered with index_select (a memcpy each)
-    flat = global_flat.detach().to(torch.float32).expand(a_all, -1).clone()
-    if mode == "fedsgd":
+    g32 = global_flat.detach().to(torch.float32)
+    if fedsgd:
+        # every client's one gradient is taken at the global parameters: a stride-0 stack (no
+        # copy); the updates -lr * step are written to `out`
+        flat = g32.expand(a_all, -1)
+        out = torch.empty(a_all, model.n_params)
         n_steps, n_epochs = 1, 1
         used = np.minimum(sizes, B)
     else:
+        flat = g32.expand(a_all, -1).clone()
         n_steps, n_epochs = None, int(epochs)
         used = sizes
     width = int(sizes.max())
     buf = None
     if momentum:
-        if mode == "fedsgd" and momentum_buffers is not None:
-            buf = momentum_buffers[torch.from_numpy(rank)].clone()
+        if fedsgd and momentum_buffers is not None:
+            buf = momentum_buffers                          # updated in place (rank is identity)
         else:
-            buf = torch.zeros_like(flat)
+            buf = torch.zeros(a_all, model.n_params)
     # global row of each (client, local position); -1 beyond the client's size
     lookup = np.full((a_all, width), -1, dtype=np.int64)
     for j, m in enumerate(members_r):
@@ -254,23 +261,30 @@ def local_updates(model: FlatModel, global_flat: torch.Tensor, X: torch.Tensor, 
             flat_idx = safe.reshape(-1)
             xb = X2.index_select(0, flat_idx).view(a, B, *X.shape[1:])
             yb = y.index_select(0, flat_idx).view(a, B)
-            views = model.views(flat[:a])              # per-layer views of the stack's rows
-            grads = grads_of(views, xb, yb, w.to(torch.float32))
+            # per-layer leaves sharing the stack's storage: the gradient comes per layer, with no
+            # zero-filled (a, n_params) buffer per slice
+            views = model.views(flat[:a])
+            leaves = {n: v.detach().requires_grad_(True) for n, v in views.items()}
+            losses = nn.functional.cross_entropy(fwd(leaves, xb).reshape(a * B, -1), yb.reshape(-1),
+                                                 reduction="none").reshape(a, B)
+            wf = w.to(losses.dtype)
+            per_client = (losses * wf).sum(1) / wf.sum(1)   # each client's mean over its real slots
+            grads = torch.autograd.grad(per_client.sum(), list(leaves.values()))
             with torch.no_grad():
                 bufs = model.views(buf[:a]) if buf is not None else None
-                for n, v in views.items():
-                    g = grads[n]
+                outs = model.views(out[:a]) if fedsgd else None
+                for (n, v), g in zip(views.items(), grads):
                     if bufs is not None:
                         g = bufs[n].mul_(momentum).add_(g)
-                    if mode == "fedsgd":        # one step: the update is exactly -lr * step
-                        v.copy_(g * -float(lr))
+                    if fedsgd:                  # one step: the update is exactly -lr * step
+                        torch.mul(g, -float(lr), out=outs[n])
                     else:
                         v.add_(g, alpha=-float(lr))
-    back = torch.from_numpy(np.argsort(rank))
-    out = flat[back] if mode == "fedsgd" else flat[back] - global_flat.to(torch.float32)[None, :]
-    if mode == "fedsgd" and buf is not None and momentum_buffers is not None:
-        momentum_buffers.copy_(buf[back])
-    return out
+    if fedsgd:
+        return out
+    if not identity:
+        flat = flat[torch.from_numpy(np.argsort(rank))]
+    return flat.sub_(g32)
 
 
 __all__ = ["FlatModel", "SERVER_ID", "check_stackable", "client_orders", "local_updates"]

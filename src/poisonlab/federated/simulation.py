@@ -309,7 +309,8 @@ def _round_attack(attack: BaseUpdateAttack, base_seed: int, rnd: int) -> BaseUpd
     return attack.clone().set_params(random_state=model_seed(base, rnd))
 
 
-def poison_clients(clients: Sequence[Any], malicious: Sequence[int], attack: BaseAttack) -> list[tuple[np.ndarray, np.ndarray]]:
+def poison_clients(clients: Sequence[Any], malicious: Sequence[int],
+                   attack: BaseAttack) -> list[tuple[np.ndarray, np.ndarray]]:
     """Apply a data attack to each malicious client's training data.
 
     ``attack.poison(X_k, y_k)`` is called once per malicious client, in index order, on the
@@ -534,7 +535,7 @@ def run_federation(model_factory: Any, clients: Sequence[Any], test: Any, *, agg
                                      momentum_buffers=buf))
             if buf is not None:
                 momentum_bufs[sl] = buf
-        return torch.cat(out)
+        return out[0] if len(out) == 1 else torch.cat(out)
 
     def evaluate(rnd: int) -> tuple[float | None, float | None]:
         if rnd % cfg.eval_every and rnd != cfg.rounds:
@@ -613,7 +614,8 @@ def run_federation(model_factory: Any, clients: Sequence[Any], test: Any, *, agg
             on_round(res)
     last = history[-1]
     return FederationResult(
-        history=tuple(history), params=global_flat.numpy().copy(), initial_params=initial, accuracy=float(last.accuracy),
+        history=tuple(history), params=global_flat.numpy().copy(), initial_params=initial,
+        accuracy=float(last.accuracy),
         backdoor_accuracy=last.backdoor_accuracy, config=cfg, aggregator=agg, n_clients=n,
         malicious=tuple(int(k) for k in mal), seconds=time.perf_counter() - t_start, _flat=fm)
 
