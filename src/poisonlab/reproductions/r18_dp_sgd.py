@@ -78,8 +78,10 @@ def summarize(runs: list[dict]) -> dict:
             curves[label][key] = {m: mean_std([row[m] for row in rows]) for m in rows[0]
                                   if m not in ("noise_multiplier",) and rows[0][m] is not None
                                   and not (isinstance(rows[0][m], float) and math.isinf(rows[0][m]))}
+            # no privacy (plain training, noise 0) is epsilon = inf, which JSON stores as null
+            eps = rows[0]["epsilon"]
             curves[label][key]["epsilon"] = (mean_std([row["epsilon"] for row in rows])
-                                            if math.isfinite(rows[0]["epsilon"]) else "inf")
+                                            if eps is not None and math.isfinite(eps) else "inf")
     # the curve is the deliverable; it "passes" when it shows the trade-off: the most noise gives a
     # lower ASR than plain training and costs clean accuracy
     bd = curves.get("badnets@1%", {})

@@ -14,7 +14,8 @@ R24 reuses R20's ALIE cells.
 
 from __future__ import annotations
 
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping
 
 from ..runs.scenario import Scenario
 from .common import RunContext, mean_std
@@ -36,20 +37,38 @@ MINUTES = 12.0
 DATA = ("mnist",)
 
 N_CLIENTS, N_BYZANTINE, ROUNDS = 20, 4, 300
-AGGREGATORS: dict[str, dict[str, Any]] = {
+def _frozen(obj: Any) -> Any:
+    """A read-only copy (mapping proxies and tuples) of a JSON-like constant."""
+    if isinstance(obj, dict):
+        return MappingProxyType({k: _frozen(v) for k, v in obj.items()})
+    if isinstance(obj, list):
+        return tuple(_frozen(v) for v in obj)
+    return obj
+
+
+def plain(obj: Any) -> Any:
+    """:func:`_frozen`'s inverse: dicts and lists for a scenario."""
+    if isinstance(obj, (dict, MappingProxyType)):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, tuple):
+        return [plain(v) for v in obj]
+    return obj
+
+
+AGGREGATORS = _frozen({
     "mean": {"name": "fedavg"},
     "median": {"name": "median"},
     "trimmed_mean": {"name": "trimmed_mean", "params": {"f": N_BYZANTINE}},
     "krum": {"name": "krum", "params": {"f": N_BYZANTINE}},
     "bulyan": {"name": "bulyan", "params": {"f": N_BYZANTINE}},
     "fltrust": {"name": "fltrust"},
-}
-ATTACKS: dict[str, dict[str, Any] | None] = {
+})
+ATTACKS = _frozen({
     "none": None,
     "alie": {"name": "alie"},
     "ipm": {"name": "ipm", "params": {"epsilon": 0.1}},
     "sign_flip": {"name": "sign_flip", "params": {"scale": 1.0}},
-}
+})
 
 
 def federation(**overrides: Any) -> dict[str, Any]:
@@ -59,8 +78,8 @@ def federation(**overrides: Any) -> dict[str, Any]:
             **overrides}
 
 
-def r20_scenario(seed: int, *, aggregators: dict[str, dict] | None = None,
-                 attacks: dict[str, dict | None] | None = None, threads: int = 1, name: str = "R20",
+def r20_scenario(seed: int, *, aggregators: Mapping[str, Any] | None = None,
+                 attacks: Mapping[str, Any] | None = None, threads: int = 1, name: str = "R20",
                  **overrides: Any) -> Scenario:
     """R20's grid for ``seed``: every aggregator x every attack (a sweep over
     ``federation.aggregator`` and ``federation.attack``).
@@ -80,12 +99,12 @@ def r20_scenario(seed: int, *, aggregators: dict[str, dict] | None = None,
         "federation": federation(**overrides),
         "seeds": [seed],
         "threads": threads,
-        "sweep": {"params": {"federation.aggregator": list(aggregators.values()),
-                             "federation.attack": list(attacks.values())}},
+        "sweep": {"params": {"federation.aggregator": [plain(a) for a in aggregators.values()],
+                             "federation.attack": [plain(a) for a in attacks.values()]}},
     })
 
 
-def grid_accuracy(cells: list[dict], aggregators: dict[str, dict], attacks: dict[str, dict | None]) -> dict:
+def grid_accuracy(cells: list[dict], aggregators: Mapping[str, Any], attacks: Mapping[str, Any]) -> dict:
     """``{aggregator: {attack: final accuracy}}`` from a grid's cells (sweep order: aggregator
     outer, attack inner)."""
     names = [(a, b) for a in aggregators for b in attacks]

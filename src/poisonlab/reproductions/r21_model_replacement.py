@@ -3,7 +3,7 @@
 Threat model: one of 100 MNIST clients is the attacker. It trains on backdoored data (BadNets:
 half of its digits get R1's 3x3 white square and the label 7) and, in the one round it is
 selected, boosts its update by ``gamma = n / eta`` (10 clients per round, server learning rate
-1) so that FedAvg's average lands on its model: the global model is *replaced*. Defense: norm
+1) so that FedAvg's average lands on its model: the shared model is *replaced*. Defense: norm
 clipping with weak Gaussian noise (Sun et al. 2019), the bound set at the honest updates' scale.
 
 Run in three phases on :func:`~poisonlab.federated.run_federation` (its model factory may be a
@@ -13,6 +13,8 @@ to see the backdoor fade.
 """
 
 from __future__ import annotations
+
+from types import MappingProxyType
 
 import numpy as np
 
@@ -34,8 +36,8 @@ MINUTES = 2.0
 DATA = ("mnist",)
 
 N_CLIENTS, PER_ROUND, WARMUP, AFTER = 100, 10, 30, 10
-BADNETS = {"target": 7, "poison_rate": 0.5, "patch_size": 3, "location": "bottom-right", "pattern": "square",
-           "value": 1.0}
+BADNETS = MappingProxyType({"target": 7, "poison_rate": 0.5, "patch_size": 3, "location": "bottom-right",
+                            "pattern": "square", "value": 1.0})
 
 
 def _mlp(spec):

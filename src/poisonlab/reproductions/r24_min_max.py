@@ -14,7 +14,7 @@ runs are R20's own cells (same configuration, same cache key).
 from __future__ import annotations
 
 from .common import RunContext, mean_std
-from .r20_byzantine_grid import AGGREGATORS, N_BYZANTINE, grid_accuracy, r20_scenario
+from .r20_byzantine_grid import AGGREGATORS, N_BYZANTINE, _frozen, grid_accuracy, plain, r20_scenario
 
 ID = "R24"
 TITLE = "Min-max and min-sum against robust aggregation"
@@ -28,10 +28,11 @@ TARGET = "min-max lowers accuracy more than ALIE against at least 4 of the 6 rul
 MINUTES = 10.0
 DATA = ("mnist",)
 
-RULES = {k: AGGREGATORS[k] for k in ("median", "trimmed_mean", "krum", "bulyan", "fltrust")}
-RULES["multi_krum"] = {"name": "multi_krum", "params": {"f": N_BYZANTINE}}
-ATTACKS = {"none": None, "alie": {"name": "alie"}, "min_max": {"name": "min_max", "params": {"perturbation": "std"}},
-           "min_sum": {"name": "min_sum", "params": {"perturbation": "std"}}}
+RULES = _frozen({**{k: plain(AGGREGATORS[k]) for k in ("median", "trimmed_mean", "krum", "bulyan", "fltrust")},
+                 "multi_krum": {"name": "multi_krum", "params": {"f": N_BYZANTINE}}})
+ATTACKS = _frozen({"none": None, "alie": {"name": "alie"},
+                   "min_max": {"name": "min_max", "params": {"perturbation": "std"}},
+                   "min_sum": {"name": "min_sum", "params": {"perturbation": "std"}}})
 
 
 def run(seed: int, ctx: RunContext) -> dict:
