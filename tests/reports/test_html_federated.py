@@ -27,3 +27,17 @@ def test_a_reproduction_with_an_accuracy_grid_gets_the_heat_map():
            "results": {"measured": {}, "passed": True, "verdict": "ok"}}
     html = build_html(rec)
     assert "R20: final accuracy by aggregator and attack" in html
+
+
+def test_a_grid_whose_row_is_named_mean_is_not_taken_for_a_statistic():
+    """R20's accuracy grid has a row named "mean" (the FedAvg rule): the Markdown table and the
+    HTML view must read it as a row of statistics, not as one statistic."""
+    from poisonlab.reports import reproduction_table
+
+    stat = {"mean": 0.9, "std": 0.01, "min": 0.89, "max": 0.91, "n": 3}
+    rec = {"kind": "reproduction", "id": "R20", "title": "t", "paper": "p", "target": "t", "passed": False,
+           "verdict": "v", "seeds": 3, "seconds": 60.0,
+           "measured": {"accuracy": {"mean": {"none": stat}, "krum": {"none": stat}}},
+           "results": {"measured": {}, "passed": False, "verdict": "v"}}
+    assert "mean: {none: 90.00% ± 1.00%}" in reproduction_table([rec])
+    assert "R20: final accuracy by aggregator and attack" in build_html(rec)

@@ -803,7 +803,7 @@ def _grid_view(rec: dict[str, Any]) -> dict[str, Any]:
 def _stat_cell(stat: Any, ptr: str, key: str) -> dict[str, Any]:
     """A mean (± sd over seeds) from a reproduction's measured numbers."""
     fmt = "pct" if _is_rate(key) else "num"
-    if isinstance(stat, dict) and "mean" in stat:
+    if isinstance(stat, dict) and isinstance(stat.get("mean"), (int, float)):
         v = V(stat["mean"], ptr + "/mean", fmt)
         if stat.get("n", 1) > 1 and _finite(stat.get("std")):
             v = dict(v, suffix=f" ± {(pct if fmt == 'pct' else num)(stat['std'])}")

@@ -16,7 +16,7 @@ def _is_rate(key: str) -> bool:
 
 def _fmt(stat: Any, key: str = "rate") -> str:
     """A mean (± sd) as a percentage for rates, as a plain number otherwise."""
-    if isinstance(stat, dict) and "mean" in stat:
+    if isinstance(stat, dict) and isinstance(stat.get("mean"), (int, float)):
         f = (lambda v: f"{v:.2%}") if _is_rate(key) else (lambda v: f"{v:.3g}")
         s = f(stat["mean"])
         if stat.get("n", 1) > 1:
