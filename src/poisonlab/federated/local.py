@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from ..exceptions import InvalidParameterError
+from ..models.ensemble import refuse_unstackable
 
 #: Client id the server's own update (FLTrust's root data set) is keyed by.
 SERVER_ID = 2**62
@@ -45,16 +46,7 @@ SERVER_ID = 2**62
 
 def check_stackable(module: nn.Module) -> None:
     """Refuse layers that would couple clients trained in one stack (dropout, BatchNorm)."""
-    for name, sub in module.named_modules():
-        if isinstance(sub, nn.modules.batchnorm._BatchNorm):
-            raise InvalidParameterError(
-                f"the federated simulation cannot train a model with batch statistics ({name or 'model'}: "
-                f"{type(sub).__name__}): padded batch slots would enter them; use GroupNorm or LayerNorm")
-        if isinstance(sub, nn.modules.dropout._DropoutNd) and sub.p > 0:
-            raise InvalidParameterError(
-                f"the federated simulation cannot train a model with random layers ({name}: "
-                f"{type(sub).__name__}, p={sub.p}): their draws would couple the stacked clients; "
-                "set the dropout to 0")
+    refuse_unstackable(module, "the federated simulation", "clients")
 
 
 class FlatModel:

@@ -130,16 +130,19 @@ def _lr_factor(schedule: str, epoch: int, epochs: int) -> float:
     return 1.0
 
 
-def _refuse_unstackable(module: nn.Module) -> None:
+def refuse_unstackable(module: nn.Module, who: str = "train_many", what: str = "models") -> None:
+    """Refuse layers that would couple copies trained in one stack: batch statistics (padded
+    batch slots would enter them) and active dropout (one random stream for the whole stack).
+    ``who`` and ``what`` name the caller and what it stacks in the message."""
     for name, sub in module.named_modules():
         if isinstance(sub, nn.modules.batchnorm._BatchNorm):
             raise InvalidParameterError(
-                f"train_many cannot train a model with batch statistics ({name or 'model'}: "
+                f"{who} cannot train a model with batch statistics ({name or 'model'}: "
                 f"{type(sub).__name__}): padded batch slots would enter them; use GroupNorm or LayerNorm")
         if isinstance(sub, nn.modules.dropout._DropoutNd) and sub.p > 0:
             raise InvalidParameterError(
-                f"train_many cannot train a model with random layers ({name}: {type(sub).__name__}, "
-                f"p={sub.p}): their draws would couple the stacked models; set the dropout to 0")
+                f"{who} cannot train a model with random layers ({name}: {type(sub).__name__}, "
+                f"p={sub.p}): their draws would couple the stacked {what}; set the dropout to 0")
 
 
 def _build(model_factory: Any, spec: ModelSpec) -> nn.Module:
@@ -308,7 +311,7 @@ def train_many(model_factory: Any, X: Any, y: Any, members: Sequence[Any], *,
     yt = torch.as_tensor(np.array(ya), dtype=torch.int64)
     spec = ModelSpec(tuple(Xa.shape[1:]), C)
     template = _build(model_factory, spec)
-    _refuse_unstackable(template)
+    refuse_unstackable(template)
     template = template.to(torch.float32) if not any(p.is_complex() for p in template.parameters()) else template
     names = [n for n, p in template.named_parameters() if p.requires_grad]
     frozen = {n: p for n, p in template.named_parameters() if not p.requires_grad}

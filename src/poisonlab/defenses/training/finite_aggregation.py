@@ -40,12 +40,12 @@ from typing import Any, ClassVar, Iterator
 
 import numpy as np
 
-from ..._validation import Interval, Options, check_array, check_is_fitted, check_seed
+from ..._validation import Interval, Options, check_is_fitted, check_seed
 from ...base import BaseTrainer
 from ...exceptions import DataError, InvalidParameterError
 from ...registry import register
 from .certificates import Certificate, fa_radius, fa_roe_radius, run_off_vote
-from .partition import _apply_features, _check_hooks, content_hash_partitions, content_hashes
+from .partition import PartitionEnsembleClassifier, _apply_features, _check_hooks, content_hash_partitions, content_hashes
 
 #: Salt of the shift draw (so the shifts and the models' seeds never share a stream).
 _SPREAD_TAG = 0x46415370   # "FASp"
@@ -95,24 +95,14 @@ def members_from_spread(buckets: np.ndarray, spread: np.ndarray) -> list[np.ndar
     return [np.sort(np.concatenate([per_shift[j][m] for j in range(d)])) for m in range(K)]
 
 
-class FiniteAggregationClassifier:
+class FiniteAggregationClassifier(PartitionEnsembleClassifier):
     """The fitted FA ensemble behind the classifier protocol: ``predict``, ``predict_proba``
-    (vote shares), ``scores`` (every model's logits) and ``certify``."""
+    (vote shares), ``scores`` (every model's logits) and ``certify``; the inputs, classes and
+    vote shares as DPA's ensemble gives them."""
 
     def __init__(self, stack: Any, features: Any, spread: np.ndarray, aggregation: str, threat: str) -> None:
-        self.stack = stack
-        self.features = features
+        super().__init__(stack, features, aggregation, threat)
         self.spread = spread
-        self.aggregation = aggregation
-        self.threat = threat
-
-    @property
-    def n_classes_(self) -> int:
-        return self.stack.n_classes
-
-    def _inputs(self, X: Any) -> np.ndarray:
-        Xa = check_array(X, "X", min_ndim=2)
-        return _apply_features(self.features, Xa)
 
     def scores(self, X: Any, *, chunk: int | None = None) -> Iterator[tuple[int, int, np.ndarray]]:
         """Yield ``(i0, i1, scores)``: every base model's logits on inputs ``i0:i1``, shape
@@ -150,11 +140,6 @@ class FiniteAggregationClassifier:
             return self.stack.vote_counts(self._inputs(X)).argmax(axis=1)
         counts, pairwise = self.stack.vote_statistics(self._inputs(X))
         return run_off_vote(counts, pairwise)
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Vote shares per class (not calibrated probabilities)."""
-        counts = self.stack.vote_counts(self._inputs(X))
-        return counts / counts.sum(axis=1, keepdims=True)
 
 
 @register("trainer", "finite_aggregation")
