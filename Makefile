@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 ifneq ($(strip $(TORCH_INDEX)),)
 	$(BIN)/python -m pip install --quiet -c constraints.txt --index-url $(TORCH_INDEX) torch
 endif
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,ray,dp,flower]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,ray,dp,flower,postgres,sign]'
 	touch $(STAMP)
 
 install: $(STAMP)
