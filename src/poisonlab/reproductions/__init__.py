@@ -206,10 +206,27 @@ def run_reproduction(id: str, *, seeds: int = 3, data_dir: str | Path | None = N
     return record
 
 
+#: Seeds the suite asks of every reproduction (``../shared/REPRODUCTIONS.md``).
+SUITE_SEEDS = 3
+
+
+def seed_note(verdict: str, n_seeds: int) -> str:
+    """The verdict as recorded: one that rests on fewer seeds than the suite asks says so.
+
+    >>> seed_note("ASR 99%", 1)
+    'ASR 99% [stands on 1 seed; the suite asks for 3]'
+    >>> seed_note("ASR 99%", 3)
+    'ASR 99%'
+    """
+    if n_seeds >= SUITE_SEEDS:
+        return verdict
+    return f"{verdict} [stands on {n_seeds} seed{'s' if n_seeds != 1 else ''}; the suite asks for {SUITE_SEEDS}]"
+
+
 def _record(rep: Reproduction, per_seed: list[dict], *, seeds: int, seconds: float, threads: int,
             cells: list[dict]) -> dict[str, Any]:
     summary = rep.summarize(per_seed)
-    passed, verdict = bool(summary["passed"]), summary.get("verdict", "")
+    passed, verdict = bool(summary["passed"]), seed_note(summary.get("verdict", ""), len(per_seed))
     scenario = {"reproduction": rep.id, "seeds": list(range(seeds)), "threads": threads,
                 "cells": list(cells)}
     return make_record(
@@ -218,8 +235,9 @@ def _record(rep: Reproduction, per_seed: list[dict], *, seeds: int, seconds: flo
         timings={"total": seconds, "per_seed": [s["seconds"] for s in per_seed]}, threads=threads,
         id=rep.id, title=rep.title, setting=rep.setting, paper=rep.paper, target=rep.target,
         seeds=len(per_seed), per_seed=per_seed, measured=summary["measured"], passed=passed,
-        verdict=verdict, seconds=seconds, partial=len(per_seed) < seeds)
+        verdict=verdict, seconds=seconds, partial=len(per_seed) < seeds, suite_seeds=SUITE_SEEDS,
+        fewer_seeds_than_suite=len(per_seed) < SUITE_SEEDS)
 
 
-__all__ = ("MODULES", "REPRODUCTIONS", "Reproduction", "RunContext", "from_module", "mean_std",
-           "run_reproduction")
+__all__ = ("MODULES", "REPRODUCTIONS", "Reproduction", "RunContext", "SUITE_SEEDS", "from_module", "mean_std",
+           "run_reproduction", "seed_note")
