@@ -20,6 +20,7 @@ from ..runs.events import (
     EpochEnded,
     Event,
     Note,
+    RetrainingRoundEnded,
     RoundEnded,
     SeedFinished,
     TargetFinished,
@@ -68,6 +69,11 @@ class _Bars:
             task = self._task(event.label, f"federate {event.label}")
             self.bars.update(task, total=event.rounds, completed=event.round, status=status,
                              description=f"federate {event.label} · round {event.round}")
+        elif isinstance(event, RetrainingRoundEnded):
+            status = f"targeted error {event.targeted_error:.2%} · acc {event.accuracy:.2%}"
+            task = self._task(f"{event.label}/{event.arm}", f"retrain {event.label} ({event.arm})")
+            self.bars.update(task, total=event.rounds, completed=event.round, status=status,
+                             description=f"retrain {event.label} ({event.arm}) · round {event.round}")
         elif isinstance(event, DetectorFinished):
             self.print(f"  {event.name:<22} {event.seconds:.2f} s  {event.n_flagged} flagged")
         elif isinstance(event, SeedFinished):

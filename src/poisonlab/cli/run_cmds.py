@@ -27,6 +27,31 @@ def _pct(v: Any) -> str:
     return f"{v:.2%}" if isinstance(v, (int, float)) else "-"
 
 
+def render_retraining(name: str, out: dict[str, Any]) -> None:
+    """One row per round: targeted error and accuracy of the honest, undefended and defended
+    arms, and the group's samples admitted / held by the defence."""
+    deal = out["deal"]
+    table = Table(title=f"{name}: continuous retraining, {deal['honest_per_round']} honest + "
+                        f"{deal['attack_per_round']} group samples per round ({len(deal['group'])} accounts)")
+    for col in ("round", "target err honest", "undef.", "def.", "acc honest", "undef.", "def.",
+                "group in undef.", "def.", "held"):
+        table.add_column(col, justify="right")
+    arms = out["arms"]
+
+    def pct(v: float) -> str:
+        return f"{v:.1%}"
+
+    for h, u, d in zip(arms["honest"], arms["undefended"], arms["defended"]):
+        table.add_row(str(h["round"]), pct(h["targeted_error"]), pct(u["targeted_error"]), pct(d["targeted_error"]),
+                      pct(h["accuracy"]), pct(u["accuracy"]), pct(d["accuracy"]), str(u["attack_admitted"]),
+                      str(d["attack_admitted"]), str(d.get("attack_held", 0)))
+    console.print(table)
+    last = arms["defended"][-1]
+    console.print(f"defence: {last.get('group_rejected', 0)}/{len(deal['group'])} group accounts rejected, "
+                  f"{last.get('honest_rejected', 0)} honest accounts rejected; decisions "
+                  + ", ".join(f"{k} {v}" for k, v in out["decisions"]["by_kind"].items()))
+
+
 def render_record(record: dict[str, Any]) -> None:
     """Print a run record's headline numbers: one table for a run, one row per cell for a grid."""
     if record["kind"] == "run" and "federate" in record["results"]:
@@ -38,6 +63,9 @@ def render_record(record: dict[str, Any]) -> None:
         table.add_row(str(fed.get("rounds")), _pct(fed.get("accuracy")), _pct(fed.get("backdoor_accuracy")),
                       _pct(fed.get("detection_precision")), _pct(fed.get("detection_recall")))
         console.print(table)
+        return
+    if record["kind"] == "run" and "retraining" in record["results"]:
+        render_retraining(record["scenario"]["name"], record["results"]["retraining"])
         return
     if record["kind"] == "grid" and any("federate" in c["results"] for c in record["results"]["cells"]):
         table = Table(title=f"{record['scenario']['name']}: {record['n_cells']} federated cells "
@@ -116,6 +144,9 @@ def run(
                                "already holds a record.json is refused (the cache there is reused)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Also write a self-contained HTML "
                                           "report of the record (one file, no network) to this path."),
+    ledger: Optional[str] = typer.Option(None, "--ledger", help="Also record the run's manifest "
+                                         "(scenario, commit, environment, seed) and its events in this "
+                                         "provenance ledger (a path or a URL)."),
 ) -> None:
     """Run a scenario (one run or a grid) and write its run record."""
     from ..runs import BACKENDS, Runner, load_scenario
@@ -134,10 +165,20 @@ def run(
     steps = ", ".join(sc.steps_to_run())
     console.print(f"[bold]{sc.name}[/]: {steps} on {sc.dataset.name or sc.dataset.path} "
                   f"({backend} backend)")
+    recorder = None
+    if ledger is not None:
+        from ..runs.ledger import open_run_recorder
+
+        recorder = open_run_recorder(ledger, sc)
     with event_progress(console) as emit:
         record = Runner(backend=backend, workers=workers, cache_dir=cache, data_dir=data_dir,
-                        subscribers=[emit]).run(sc)
+                        subscribers=[emit] + ([recorder] if recorder else [])).run(sc)
     path = guard.write_text(out / "record.json", json_text(record))
+    if recorder is not None:
+        from ..runs.ledger import close_run_recorder
+
+        close_run_recorder(recorder, record, path)
+        console.print(f"ledger: run [bold]{recorder.run_id}[/] recorded in {recorder.ledger.url}")
     if report is not None:
         from ..reports.html import build_html
 

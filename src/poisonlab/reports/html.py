@@ -20,6 +20,9 @@ What it shows, first what a reviewer asks first:
   samples, per class, retraining.
 * ``model_scan`` (``poisonlab scan-model --report``): the verdict, anomaly index per class,
   reversed triggers, file safety, repair.
+* ``gate`` (``poisonlab gate --report``): released or blocked, a table of the policy's checks
+  (pass, fail, skipped, with what was measured and the threshold), the backdoor probes, and each
+  check's measured values.
 
 Every number shown from the record carries ``data-key`` (its JSON pointer in the record) and
 ``data-value`` (the raw value), so a test can check the page against the record.
@@ -46,7 +49,7 @@ from ..exceptions import DataError
 from .fmt import _finite, num, pct, seconds
 
 #: Record kinds with a dedicated layout (others get a generic page).
-KINDS = ("run", "grid", "reproduction", "scan", "model_scan")
+KINDS = ("run", "grid", "reproduction", "scan", "model_scan", "gate")
 #: The generator tag a report carries (``<meta name="generator">``).
 GENERATOR = "poisonlab report"
 
@@ -524,6 +527,67 @@ def _details_section(rec: dict[str, Any], extra: list[dict[str, Any]] | None = N
     return section("details", "Run details", blocks)
 
 
+_ARMS = ("honest", "undefended", "defended")
+
+
+def _retraining_curves(rec: dict[str, Any]) -> dict[str, dict[str, dict[str, list]]] | None:
+    """Per arm, the targeted error and accuracy per round (mean and sd over seeds) that a
+    retraining run (``results.retraining.arms``) or R25's seeds (``per_seed[*].curves``) hold."""
+    import numpy as np
+
+    arms = _get(rec, "results", "retraining", "arms")
+    if isinstance(arms, dict) and all(a in arms for a in _ARMS):
+        return {a: {k: {"mean": [r[k] for r in arms[a]], "std": None} for k in ("targeted_error", "accuracy")}
+                for a in _ARMS}
+    seeds = [s.get("curves") for s in rec.get("per_seed") or []]
+    if seeds and all(isinstance(c, dict) and all(a in c for a in _ARMS) for c in seeds):
+        out = {}
+        for a in _ARMS:
+            out[a] = {}
+            for k in ("targeted_error", "accuracy"):
+                v = np.array([c[a][k] for c in seeds], dtype=float)
+                out[a][k] = {"mean": v.mean(axis=0).tolist(),
+                             "std": v.std(axis=0, ddof=1).tolist() if len(v) > 1 else None}
+        return out
+    return None
+
+
+def _retraining_blocks(rec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The targeted error and overall accuracy per round of the honest, undefended and defended
+    arms (a plot, and for one run the per-round table)."""
+    from .plots import sweep_png
+
+    curves = _retraining_curves(rec)
+    if curves is None:
+        return []
+    n = len(curves["honest"]["accuracy"]["mean"])
+    x = list(range(n))
+    panels = {title: {"x": x, "series": {arm: curves[arm][key] for arm in _ARMS}}
+              for title, key in (("targeted error", "targeted_error"), ("overall accuracy", "accuracy"))}
+    blocks = [figure(sweep_png(panels, xlabel="round", log_x=False),
+                     "targeted error and overall accuracy per retraining round, honest / undefended / defended",
+                     "Round 0 is the seed model. Honest: the group never contributes; undefended: everything "
+                     "is admitted; defended: reputation + quarantine. Several seeds: mean (band ± one sd).")]
+    arms = _get(rec, "results", "retraining", "arms")
+    if isinstance(arms, dict):
+        base = ("results", "retraining", "arms")
+        rows = [[T(str(i))] + [V(arms[a][i][k], pointer(*base, a, i, k)) for k in ("targeted_error", "accuracy")
+                               for a in _ARMS]
+                + [V(arms["undefended"][i]["attack_admitted"], pointer(*base, "undefended", i, "attack_admitted"), "num"),
+                   V(arms["defended"][i]["attack_admitted"], pointer(*base, "defended", i, "attack_admitted"), "num"),
+                   V(arms["defended"][i].get("attack_held", 0), pointer(*base, "defended", i, "attack_held"), "num")]
+                for i in range(n)]
+        blocks.append(table(["round", "targeted error honest", "undefended", "defended", "accuracy honest",
+                             "undefended", "defended", "group samples admitted (undefended)", "(defended)",
+                             "held in quarantine"], rows, numeric=range(1, 10), cls="compact"))
+    return blocks
+
+
+def _retraining_section(rec: dict[str, Any]) -> dict[str, Any] | None:
+    blocks = _retraining_blocks(rec)
+    return section("retraining", "Continuous retraining", blocks) if blocks else None
+
+
 def _run_view(rec: dict[str, Any]) -> dict[str, Any]:
     res, sc = rec["results"], rec.get("scenario") or {}
     train = res.get("train") or {}
@@ -596,8 +660,8 @@ def _run_view(rec: dict[str, Any]) -> dict[str, Any]:
         why.append(line + _sub("."))
     if not isinstance(headline, list):
         headline = _sub(headline)
-    sections = [s for s in (_models_section(rec), _poison_section(rec), _scan_section(rec), _inspect_section(rec),
-                            _monitor_section(rec)) if s]
+    sections = [s for s in (_retraining_section(rec), _models_section(rec), _poison_section(rec), _scan_section(rec),
+                            _inspect_section(rec), _monitor_section(rec)) if s]
     sections.append(_details_section(rec))
     ds = sc.get("dataset")
     ds_name = ds.get("name") or ds.get("path") if isinstance(ds, dict) else ds
@@ -860,6 +924,7 @@ def _reproduction_view(rec: dict[str, Any]) -> dict[str, Any]:
                                                for v in grid.values()):
         blocks_m.insert(0, _heatmap_block(grid, f"{rid}: final accuracy by aggregator and attack",
                                           "Final test accuracy of the global model, mean over seeds."))
+    blocks_m = _retraining_blocks(rec) + blocks_m
     per_seed = rec.get("per_seed") or []
     if per_seed:
         keys = [k for k in dict.fromkeys(k for s in per_seed for k, v in s.items() if _finite(v) or isinstance(v, bool))]
@@ -1022,6 +1087,64 @@ def _model_scan_view(rec: dict[str, Any]) -> dict[str, Any]:
             "sections": sections}
 
 
+# release gate ------------------------------------------------------------------------------------
+
+_GATE_CHIPS = {"passed": ("pass", "chip good"), "failed": ("FAIL", "chip bad"), "error": ("ERROR", "chip bad"),
+               "skipped": ("skipped", "chip")}
+
+
+def _threshold_text(threshold: Mapping[str, Any] | None) -> str:
+    return ", ".join(f"{k} {v}" for k, v in (threshold or {}).items() if v is not None) or "—"
+
+
+def _gate_view(rec: dict[str, Any]) -> dict[str, Any]:
+    res = rec["results"]
+    checks = [c for c in (res.get("checks") or []) if isinstance(c, dict)]
+    passed = res.get("passed")
+    tone = "good" if passed else "bad"
+    n_failed = sum(c.get("status") in ("failed", "error") for c in checks)
+    n_skipped = sum(c.get("status") == "skipped" for c in checks)
+    cards = [card("Verdict", T("released" if passed else "blocked", "word"), res.get("verdict"), tone),
+             card("Checks failed", V(n_failed, None, "int"), f"of {len(checks)} ({n_skipped} skipped)",
+                  "bad" if n_failed else "good")]
+    rows = []
+    for i, c in enumerate(checks):
+        label, cls = _GATE_CHIPS.get(str(c.get("status")), (str(c.get("status")), "chip"))
+        rows.append([T(c.get("name")), T(label, cls), T(c.get("message")), T(_threshold_text(c.get("threshold"))),
+                     V(c.get("seconds"), pointer("results", "checks", i, "seconds"), "seconds")])
+    sections = [section("checks", "Checks", [table(["check", "result", "what was measured", "threshold", "time"],
+                                                   rows, numeric=[4])],
+                        "Each check of the policy, in the order it ran. A skipped check lacked its input "
+                        "(no baseline, no source validation set, no training data) or does not apply to "
+                        "the modality; it does not block the release.")]
+    canary = next((c for c in checks if c.get("name") == "canaries"), None)
+    probes = _get(canary, "measured", "probes", default=[]) if canary else []
+    if probes:
+        base = next(i for i, c in enumerate(checks) if c is canary)
+        names = _get(res, "info", "canary_suite", "classes")
+        prow = [[T(p.get("family")), T(_class_name(names, p.get("target")) if isinstance(p.get("target"), int)
+                                       else p.get("target")),
+                 V(p.get("rate"), pointer("results", "checks", base, "measured", "probes", j, "rate")),
+                 T("fires", "chip bad") if p.get("fires") else T("—")] for j, p in enumerate(probes)]
+        sections.append(section("probes", "Backdoor probes", [table(
+            ["trigger family", "most attracted class", "triggered canaries moved there", "fires"], prow,
+            numeric=[2])], "Each registered trigger family at its default settings, stamped on the canaries of "
+                           "the other classes."))
+    details = [pre(json.dumps({"measured": c.get("measured"), "threshold": c.get("threshold")}, indent=2,
+                              default=str), f"{c.get('name')}: measured values") for c in checks]
+    card_info = _get(res, "info", "model_card")
+    if card_info:
+        details.insert(0, kv([(k.replace("_", " "), json.dumps(v) if isinstance(v, (dict, list)) else v)
+                              for k, v in card_info.items()]))
+    sections.append(section("measured", "Measured values", details))
+    sections.append(_details_section(rec))
+    policy = _get(res, "policy", "name", default="policy")
+    return {"title": f"Release gate: {Path(str(res.get('model', 'a model'))).name}",
+            "subtitle": f"policy {policy}", "facts": [f"{len(checks)} checks"],
+            "headline": {"text": _sub(str(res.get("verdict") or "")), "why": [], "cards": cards, "tone": tone},
+            "sections": sections}
+
+
 def _generic_view(rec: dict[str, Any]) -> dict[str, Any]:
     return {"title": f"{rec.get('kind', 'record')}", "subtitle": None, "facts": [],
             "headline": {"text": _sub(f"A {rec.get('kind')} record"), "why": [], "cards": [], "tone": None},
@@ -1031,7 +1154,7 @@ def _generic_view(rec: dict[str, Any]) -> dict[str, Any]:
 
 VIEWS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "run": _run_view, "grid": _grid_view, "reproduction": _reproduction_view, "scan": _scan_view,
-    "model_scan": _model_scan_view,
+    "model_scan": _model_scan_view, "gate": _gate_view,
 }
 
 

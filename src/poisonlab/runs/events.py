@@ -128,6 +128,21 @@ class RoundEnded(Event):
 
 
 @dataclass(frozen=True)
+class RetrainingRoundEnded(Event):
+    """A round of continuous retraining ended for one ``arm`` (honest, undefended, defended):
+    the retrained model's targeted error and accuracy, how many of the group's samples it has
+    admitted so far, and (defended arm) how many are held in quarantine."""
+
+    arm: str = ""
+    round: int = 0
+    rounds: int = 0
+    targeted_error: float = 0.0
+    accuracy: float = 0.0
+    attack_admitted: int = 0
+    attack_held: int | None = None
+
+
+@dataclass(frozen=True)
 class Note(Event):
     """A sentence for the user (a warning, what a step decided)."""
 

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..exceptions import InvalidParameterError, PoisonlabError
 
 #: The steps a runner knows, in the order it runs them.
-STEPS = ("poison", "train", "federate", "scan", "retrain", "defend", "inspect", "monitor")
+STEPS = ("poison", "train", "federate", "retraining", "scan", "retrain", "defend", "inspect", "monitor")
 #: Metrics a run can report.
 METRICS = ("clean_accuracy", "attack_success_rate", "clean_model_asr", "detection",
            "per_class_accuracy")
@@ -278,6 +278,53 @@ class FederationSpec(_Strict):
         return list(self.malicious)
 
 
+class RetrainingSpec(_Strict):
+    """Continuous retraining under attack (the ``retraining`` step,
+    :func:`poisonlab.runs.retraining.run_retraining`): ``rounds`` rounds of
+    ``honest_contributors`` honest contributions of ``samples_per_contributor`` samples, plus a
+    coordinated group of ``group_size`` new accounts mislabelling the targeted kind of input
+    (``target_kind`` class or keyword, ``target_class`` labelled ``flip_to``); retrained each
+    round without defence, with reputation + quarantine (``min_verified``, ``min_reputation``,
+    ``reject_below``, ``reject_sybils``), and without the group (the honest reference)."""
+
+    rounds: int = 10
+    seed_fraction: float = 0.1
+    honest_contributors: int = 20
+    samples_per_contributor: int = 15
+    new_fraction: float = 0.5
+    group_size: int = 5
+    attacker_share: float = 0.5
+    target_kind: str = "class"
+    target_class: int = 1
+    flip_to: int = 0
+    keywords: list[str] = Field(default_factory=list)
+    learner: str = "auto"
+    min_verified: int = 10
+    min_reputation: float = 0.6
+    reject_below: float = 0.5
+    reject_sybils: bool = True
+    credibility: float = 0.95
+    decay: float = 1.0
+    patience: int = 0
+    camouflage: float = 0.0
+
+    @model_validator(mode="after")
+    def _valid(self) -> "RetrainingSpec":
+        try:
+            self.config()
+        except PoisonlabError as exc:
+            msg = str(exc)
+            names = [f for f in sorted(type(self).model_fields, key=len, reverse=True) if msg.startswith(f)]
+            raise _ParamError(names[0] if names else None, msg) from exc
+        return self
+
+    def config(self):
+        """The :class:`~poisonlab.runs.retraining.RetrainingConfig` of this block."""
+        from .retraining import RetrainingConfig
+
+        return RetrainingConfig(**{**self.model_dump(), "keywords": tuple(self.keywords)})
+
+
 class Sweep(_Strict):
     """A grid: every combination of ``attacks`` x ``detectors`` x ``params`` values x the
     scenario's seeds. ``attacks`` replaces the scenario's attack list with one attack per cell;
@@ -330,6 +377,7 @@ class Scenario(_Strict):
     contamination: float = Field(0.05, gt=0.0, le=0.5)
     threads: int = Field(1, ge=1)
     federation: FederationSpec | None = None
+    retraining: RetrainingSpec | None = None
     sweep: Sweep | None = None
 
     @classmethod
@@ -404,6 +452,12 @@ class Scenario(_Strict):
             if (self.attacks or (self.sweep and self.sweep.attacks)) and not self.federation.malicious_ids():
                 raise _ParamError("federation.malicious", "attacks poison the malicious clients' data: "
                                                           "set federation.malicious")
+        if self.retraining is not None and (self.federation is not None or self.attacks
+                                            or any(getattr(self.defenses, st) for st in DEFENSE_STAGES)):
+            raise _ParamError("retraining", "a retraining scenario attacks through its group and defends "
+                                            "with reputation + quarantine: drop federation, attacks and defenses")
+        if self.steps is not None and "retraining" in self.steps and self.retraining is None:
+            raise _ParamError("steps", "the retraining step needs a retraining block")
         steps = self.steps_to_run()
         if (self.retrain or "retrain" in steps) and not (self.defenses.data or (self.sweep and self.sweep.detectors)):
             raise _ParamError("retrain", "retraining removes what the data defenses flag: name "
@@ -418,6 +472,8 @@ class Scenario(_Strict):
             return tuple(s for s in STEPS if s in self.steps)
         if self.federation is not None:
             return ("federate",)
+        if self.retraining is not None:
+            return ("retraining",)
         has_attack = bool(self.attacks) or bool(self.sweep and self.sweep.attacks)
         has_data_def = bool(self.defenses.data) or bool(self.sweep and self.sweep.detectors)
         chosen = {"train"}

@@ -546,6 +546,40 @@ def step_federate(ctx: CellContext) -> None:
     ctx.results["federate"] = out
 
 
+def step_retraining(ctx: CellContext) -> None:
+    """Run the scenario's continuous retraining (:func:`poisonlab.runs.retraining.run_retraining`):
+    rounds of honest contributions plus a coordinated group's mislabelled ones, retrained each
+    round without the group, without defence, and with reputation + quarantine; one
+    ``RetrainingRoundEnded`` event per round and arm."""
+    from .events import RetrainingRoundEnded
+    from .retraining import run_retraining
+
+    scenario, spec = ctx.scenario, ctx.scenario.retraining
+    factory = None
+    if scenario.model.callable:
+        from .scenario import resolve_callable
+
+        fn, params = resolve_callable(scenario.model.callable), scenario.model.params
+        probe = _call_user_factory(fn, None, params)
+        if probe is None or not hasattr(probe, "fit") or _is_module(probe):
+            raise InvalidParameterError(f"model.callable {scenario.model.callable!r}: retraining needs a "
+                                        "scikit-learn classifier factory taking no arguments")
+        factory = lambda: _call_user_factory(fn, None, params)  # noqa: E731
+
+    def on_round(arm: str, rec: dict[str, Any]) -> None:
+        ctx.emit(RetrainingRoundEnded(label=scenario.name, arm=arm, round=rec["round"], rounds=spec.rounds,
+                                      targeted_error=rec["targeted_error"], accuracy=rec["accuracy"],
+                                      attack_admitted=rec["attack_admitted"], attack_held=rec.get("attack_held")))
+
+    out = run_retraining(ctx.splits.train, ctx.splits.test, spec.config(), random_state=ctx.seed,
+                         model_factory=factory, on_round=on_round)
+    out["decisions"] = {"n": len(out["decisions"]),
+                        "by_kind": {k: sum(d["kind"] == k for d in out["decisions"])
+                                    for k in ("quarantine", "release", "reject")},
+                        "items": out["decisions"]}
+    ctx.results["retraining"] = out
+
+
 def _scan_dataset(ctx: CellContext) -> Dataset:
     tr = ctx.splits.train
     n_extra = len(ctx.train_y) - len(tr)
@@ -705,6 +739,6 @@ def step_monitor(ctx: CellContext) -> None:
 
 
 STEP_FUNCTIONS: dict[str, Callable[[CellContext], None]] = {
-    "poison": step_poison, "train": step_train, "federate": step_federate, "scan": step_scan, "retrain": step_retrain,
+    "poison": step_poison, "train": step_train, "federate": step_federate, "retraining": step_retraining, "scan": step_scan, "retrain": step_retrain,
     "defend": step_defend, "inspect": step_inspect, "monitor": step_monitor,
 }
