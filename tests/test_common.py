@@ -25,7 +25,8 @@ from .contract import (
 # attack strength (their own tests and the reproductions do that).
 FAST_PARAMS = {"adversarial_label_flip": {"n_poison": 2, "max_candidates": 10},
                "feature_collision": {"steps": 50}, "gradient_matching": {"steps": 20},
-               "label_consistent": {"steps": 10}}
+               "label_consistent": {"steps": 10}, "adversarial_poisoning": {"steps": 5},
+               "unlearnable": {"steps": 3, "train_steps": 2, "max_iter": 2}}
 
 CLASS_KINDS = ("attack", "detector", "aggregator", "trainer")
 

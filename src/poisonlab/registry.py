@@ -51,6 +51,8 @@ _BUILTIN_MODULES = (
     "poisonlab.attacks.data.bias",
     "poisonlab.attacks.data.audio",
     "poisonlab.attacks.data.dictionary",
+    "poisonlab.attacks.data.adversarial_poisoning",
+    "poisonlab.attacks.data.unlearnable",
     "poisonlab.attacks.training.procedure",
     "poisonlab.attacks.federated.byzantine",
     "poisonlab.attacks.federated.alie",

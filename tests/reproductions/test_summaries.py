@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from poisonlab.reproductions import REPRODUCTIONS, SUITE_SEEDS, seed_note
+from poisonlab.reproductions import REPRODUCTIONS, SUITE_SEEDS, id_order, seed_note
 from poisonlab.reproductions.common import mean_std
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "results"
 
 
-@pytest.mark.parametrize("rid", sorted(REPRODUCTIONS, key=lambda r: int(r[1:])))
+@pytest.mark.parametrize("rid", sorted(REPRODUCTIONS, key=id_order))
 def test_summaries_give_the_committed_verdicts(rid):
     """A strong regression test: the moved pass rules, on the recorded seeds, say exactly what
     the committed record says (verdict text, pass/fail and every measured statistic)."""

@@ -50,8 +50,9 @@ EXIT_BUG = 1
 DEBUG_ENV = "POISONLAB_DEBUG"
 
 EXIT_CODES_HELP = (
-    "Exit status: 0 done, nothing flagged; 3 scan-data, scan-model or monitor score flagged "
-    "something (0 with --no-fail); 2 bad input, a bad parameter or a refused output (one line "
+    "Exit status: 0 done, nothing flagged; 3 scan-data, scan-model or monitor score (also canary "
+    "run, drift) flagged something (0 with --no-fail); 1 gate: a check failed and the release is "
+    "blocked (verify-signature: no match); 2 bad input, a bad parameter or a refused output (one line "
     "'error: ...'); 1 an unexpected error (one line and the path of a log holding the traceback; "
     "--debug prints it)."
 )

@@ -296,7 +296,7 @@ def reproduce(
     Exit status: 0 every ID passed its rule; 3 one missed it; 2 bad input."""
     from ..reports import reproduction_table
     from ..reports.plots import rate_sweep_png
-    from ..reproductions import REPRODUCTIONS, run_reproduction
+    from ..reproductions import REPRODUCTIONS, id_order, run_reproduction
     from .progress import event_progress
 
     if list_ or not ids:
@@ -341,8 +341,8 @@ def reproduce(
     # The table covers every result in the folder (IDs run earlier too), in ID order.
     import re
 
-    found = sorted((p for p in out_dir.glob("R*.json") if re.fullmatch(r"R\d+\.json", p.name)),
-                   key=lambda p: int(p.stem[1:]))
+    found = sorted((p for p in out_dir.glob("R*.json") if re.fullmatch(r"R\d+[a-z]?\.json", p.name)),
+                   key=lambda p: id_order(p.stem))
     md = reproduction_table(json.loads(p.read_text()) for p in found)
     guard.write_text(out_dir / "table.md", md)
     console.print(f"Wrote {len(records)} result(s); table.md lists all {len(found)} in [bold]{out_dir}[/].")
@@ -552,6 +552,8 @@ from . import model_cmds  # noqa: E402,F401  (registers scan-model and monitor; 
 from . import list_cmds  # noqa: E402,F401  (registers list)
 from . import run_cmds  # noqa: E402,F401  (registers run and train)
 from . import report_cmds  # noqa: E402,F401  (registers report)
+from . import gate_cmds  # noqa: E402,F401  (registers gate, canary, drift, sign, verify-signature)
+from . import ledger_cmds  # noqa: E402,F401  (registers ledger, data and model)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

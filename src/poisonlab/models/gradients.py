@@ -58,20 +58,26 @@ def project(delta, eps: float, norm: str):
 
 def pgd_tensor(module, x, t, *, eps: float, norm: str = "linf", steps: int = 100, step_size: float,
                clip: tuple[float, float] = (0.0, 1.0), generator=None, early_stop: bool = False,
-               targeted: bool = False, mask=None):
+               targeted: bool = False, mask=None, init=None):
     """PGD on one torch batch ``x`` with labels ``t``; returns the detached adversarial batch.
 
     ``x_{t+1} = Proj(x_t + a * sign(grad))`` for L-inf, ``a * grad / ||grad||_2`` for L2, from a
     random start drawn from ``generator``. ``targeted``: ``t`` are the classes to reach, and the
     step descends their cross-entropy instead of ascending it. ``mask`` (a tensor shaped like
     ``x``, 1 where the input may change, 0 where not) confines the start and every step to a
-    region. Only the perturbation receives gradients; the module's parameters are left alone.
+    region. ``init`` (a tensor shaped like ``x``) replaces the random start: the perturbation to
+    continue from, projected back into the ball (the error-minimising noise of Huang et al. 2021
+    is refined this way, one PGD run per outer iteration). Only the perturbation receives
+    gradients; the module's parameters are left alone.
     """
     import torch
     import torch.nn.functional as F
 
     lo, hi = clip
-    delta = project((torch.rand(x.shape, generator=generator) * 2 - 1) * eps, eps, norm)
+    if init is None:
+        delta = project((torch.rand(x.shape, generator=generator) * 2 - 1) * eps, eps, norm)
+    else:
+        delta = project(init.detach().clone(), eps, norm)
     if mask is not None:
         delta = delta * mask
     delta = ((x + delta).clamp(lo, hi) - x).requires_grad_(True)
@@ -96,13 +102,17 @@ def pgd_tensor(module, x, t, *, eps: float, norm: str = "linf", steps: int = 100
 def pgd(module, X: np.ndarray, y: np.ndarray, *, eps: float, norm: str = "linf", steps: int = 100,
         step_size: float | None = None, clip: tuple[float, float] = (0.0, 1.0), seed: int = 0,
         batch_size: int = 256, early_stop: bool = False, targeted: bool = False,
-        mask: np.ndarray | None = None, callback: Callable[[str, dict], None] | None = None) -> np.ndarray:
+        mask: np.ndarray | None = None, init: np.ndarray | None = None,
+        callback: Callable[[str, dict], None] | None = None) -> np.ndarray:
     """Projected gradient descent (Madry et al. 2018): maximise the cross-entropy of the true
     labels ``y`` (or, ``targeted``, minimise that of the classes ``y`` to reach) within the
     ``eps`` ball (``norm`` "linf" or "l2") and ``clip``, in batches (:func:`pgd_tensor`); step
     size ``2.5 eps / steps`` unless given. ``early_stop`` stops a batch once every input in it
     is misclassified (targeted: classified as its target). ``mask`` (shaped like ``X``, 1 where an
-    input may change) confines the perturbation. Returns the perturbed inputs (same dtype as ``X``).
+    input may change) confines the perturbation. ``init`` (shaped like ``X``): perturbations to
+    start from instead of a random start. Given the true labels and ``targeted=True``, PGD
+    *minimises* their loss: error-minimising noise (Huang et al. 2021, eq. 2's inner minimum).
+    Returns the perturbed inputs (same dtype as ``X``).
     """
     import torch
 
@@ -115,12 +125,37 @@ def pgd(module, X: np.ndarray, y: np.ndarray, *, eps: float, norm: str = "linf",
         x = torch.tensor(np.asarray(X[s:s + batch_size], dtype=np.float32))
         t = torch.tensor(np.asarray(y[s:s + batch_size], dtype=np.int64))
         m = None if mask is None else torch.tensor(np.asarray(mask[s:s + batch_size], dtype=np.float32))
+        d0 = None if init is None else torch.tensor(np.asarray(init[s:s + batch_size], dtype=np.float32))
         adv = pgd_tensor(module, x, t, eps=eps, norm=norm, steps=steps, step_size=a, clip=clip,
-                         generator=gen, early_stop=early_stop, targeted=targeted, mask=m)
+                         generator=gen, early_stop=early_stop, targeted=targeted, mask=m, init=d0)
         out[s:s + batch_size] = adv.numpy().astype(X.dtype, copy=False)
         if callback is not None:
             callback("pgd", {"done": min(s + batch_size, len(X)), "total": len(X)})
     return out
+
+
+def class_wise_pgd_tensor(module, x, t, delta, *, eps: float, steps: int, step_size: float,
+                          clip: tuple[float, float] = (0.0, 1.0), minimise: bool = True):
+    """PGD on one perturbation per class (L-inf): ``delta`` has shape ``(K, *x.shape[1:])`` and
+    the batch ``x`` (labels ``t``) is seen as ``clip(x + delta[t])``. Each step moves every
+    class's perturbation by ``step_size * sign`` of the gradient of the batch's mean
+    cross-entropy -- down when ``minimise`` (the class-wise error-minimising noise of Huang et
+    al. 2021, Sec. 3: a universal perturbation per class), up otherwise -- and projects it onto
+    ``[-eps, eps]``. Classes absent from the batch get no gradient and stay put. Returns the
+    updated ``delta`` (detached); the module's parameters are left alone.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    lo, hi = clip
+    delta = delta.detach().clone().clamp(-eps, eps).requires_grad_(True)
+    for _ in range(steps):
+        loss = F.cross_entropy(module((x + delta[t]).clamp(lo, hi)), t)
+        (grad,) = torch.autograd.grad(loss, delta)
+        with torch.no_grad():
+            delta -= (step_size if minimise else -step_size) * grad.sign()
+            delta.clamp_(-eps, eps)
+    return delta.detach()
 
 
 class FeatureFn:

@@ -33,7 +33,7 @@ from .hashing import canonical_json
 from .ledger import Ledger, LedgerError, loads
 
 __all__ = ["register_model", "record_gate", "promote", "rollback", "list_models", "production_model",
-           "get_model"]
+           "get_model", "find_model", "released_model"]
 
 
 def _file_sha256(path: Path) -> str:
@@ -80,6 +80,21 @@ def register_model(ledger: Ledger, path: str | os.PathLike, *, run_id: str | Non
                          file_sha256=_file_sha256(path), run_id=run_id,
                          metrics_json=canonical_json(dict(metrics if metrics is not None else card.metrics)),
                          card_json=canonical_json(card_dict))
+
+
+def find_model(ledger: Ledger, path: str | os.PathLike) -> dict[str, Any] | None:
+    """The latest ``models`` row for the file at ``path`` (matched by the file's sha256, so a
+    moved file is found and a changed one is not), or None."""
+    sha = _file_sha256(check_input(path, "MODEL"))
+    t = ledger.tables["models"]
+    rows = ledger.rows("models", where=t.c.file_sha256 == sha, limit=1, newest_first=True)
+    return rows[0] if rows else None
+
+
+def released_model(ledger: Ledger) -> dict[str, Any] | None:
+    """The ``models`` row of the version in production (the last released one), or None."""
+    current = production_model(ledger)
+    return get_model(ledger, current) if current is not None else None
 
 
 def get_model(ledger: Ledger, model_id: int) -> dict[str, Any]:

@@ -1090,7 +1090,7 @@ def _model_scan_view(rec: dict[str, Any]) -> dict[str, Any]:
 # release gate ------------------------------------------------------------------------------------
 
 _GATE_CHIPS = {"passed": ("pass", "chip good"), "failed": ("FAIL", "chip bad"), "error": ("ERROR", "chip bad"),
-               "skipped": ("skipped", "chip")}
+               "skipped": ("skipped", "chip"), "warned": ("warning", "chip bad")}
 
 
 def _threshold_text(threshold: Mapping[str, Any] | None) -> str:

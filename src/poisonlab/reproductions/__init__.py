@@ -37,6 +37,7 @@ from . import (
     r04_sig_cifar10,
     r05_wanet,
     r06_label_consistent,
+    r06_label_consistent_cifar10,
     r07_feature_collision,
     r08_gradient_matching,
     r09_svm_poisoning,
@@ -55,16 +56,18 @@ from . import (
     r22_foolsgold,
     r23_run_off,
     r24_min_max,
+    r25_continuous_retraining,
+    r26_availability,
 )
 from .common import RunContext, mean_std
 
 #: The reproduction modules, in ID order.
 MODULES: tuple[ModuleType, ...] = (
     r01_badnets_mnist, r02_badnets_rate_sweep, r03_blended, r04_sig_cifar10, r05_wanet,
-    r06_label_consistent, r07_feature_collision, r08_gradient_matching, r09_svm_poisoning,
+    r06_label_consistent, r06_label_consistent_cifar10, r07_feature_collision, r08_gradient_matching, r09_svm_poisoning,
     r10_text_backdoors, r11_strip, r12_neural_cleanse, r13_fine_pruning, r14_data_detectors,
     r15_anti_backdoor, r16_dpa, r17_roni, r18_dp_sgd, r19_confident_learning, r20_byzantine_grid,
-    r21_model_replacement, r22_foolsgold, r23_run_off, r24_min_max,
+    r21_model_replacement, r22_foolsgold, r23_run_off, r24_min_max, r25_continuous_retraining, r26_availability,
 )
 
 #: What a reproduction module must define.
@@ -206,6 +209,16 @@ def run_reproduction(id: str, *, seeds: int = 3, data_dir: str | Path | None = N
     return record
 
 
+def id_order(rid: str) -> tuple[int, str]:
+    """Sort key of a reproduction ID: R6 < R6c < R7 < R10 (a letter marks a second part of a row).
+
+    >>> sorted(["R10", "R6c", "R7", "R6"], key=id_order)
+    ['R6', 'R6c', 'R7', 'R10']
+    """
+    digits = rid[1:].rstrip("abcdefghijklmnopqrstuvwxyz")
+    return int(digits), rid[1 + len(digits):]
+
+
 #: Seeds the suite asks of every reproduction (``../shared/REPRODUCTIONS.md``).
 SUITE_SEEDS = 3
 
@@ -239,5 +252,5 @@ def _record(rep: Reproduction, per_seed: list[dict], *, seeds: int, seconds: flo
         fewer_seeds_than_suite=len(per_seed) < SUITE_SEEDS)
 
 
-__all__ = ("MODULES", "REPRODUCTIONS", "Reproduction", "RunContext", "SUITE_SEEDS", "from_module", "mean_std",
+__all__ = ("MODULES", "REPRODUCTIONS", "Reproduction", "RunContext", "SUITE_SEEDS", "from_module", "id_order", "mean_std",
            "run_reproduction", "seed_note")

@@ -43,3 +43,39 @@ def close_run_recorder(recorder: Any, record: dict[str, Any], path: str | Path) 
     """Record where the run's record went and its fingerprint: the last event of the run."""
     recorder(Note(label=record.get("scenario", {}).get("name", ""),
                   text=f"record {path} fingerprint {record['fingerprint']}"))
+
+
+def released_baseline(target: str) -> Path | None:
+    """The weights file of the version in production in the ledger at ``target`` (the gate's
+    drift baseline), or None when nothing was released. A released file that is gone or changed
+    since it was registered is refused: the baseline must be what was released."""
+    from ..exceptions import DataError
+    from ..provenance.ledger import Ledger
+    from ..provenance.models import _file_sha256, released_model
+
+    with Ledger.open(target) as led:
+        row = released_model(led)
+    if row is None:
+        return None
+    path = Path(row["path"])
+    if not path.is_file():
+        raise DataError(f"the released model {path} (model {row['id']} in the ledger) is gone; pass --baseline")
+    if _file_sha256(path) != row["file_sha256"]:
+        raise DataError(f"the released model {path} (model {row['id']}) changed since it was registered "
+                        f"(sha256 differs); pass --baseline")
+    return path
+
+
+def record_gate_result(target: str, model_path: str | Path, result: Any, *, actor: str | None = None) -> int:
+    """Register ``model_path`` in the ledger at ``target`` (unless the same file is registered
+    already) and record the gate's verdict on it; return the model's id. A model that passed
+    can then be promoted (``poisonlab model promote``) and is a rollback target."""
+    from ..provenance.ledger import Ledger
+    from ..provenance.models import find_model, record_gate, register_model
+
+    with Ledger.open(target) as led:
+        row = find_model(led, model_path) or register_model(led, model_path)
+        summary = {"verdict": result.verdict(), "policy": result.policy.name,
+                   "checks": {c.name: c.status for c in result.checks}}
+        record_gate(led, int(row["id"]), result.passed, summary, actor=actor)
+    return int(row["id"])

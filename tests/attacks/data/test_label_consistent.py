@@ -80,3 +80,26 @@ def test_label_consistent_four_corner_checkerboard():
                    (slice(7, 10), slice(7, 10))):
         assert np.array_equal(out[0, 0, rs, cs], board)
     assert (out[:, :, 3:7, :] == 0.5).all()  # nothing between the corners
+
+
+def test_label_consistent_reduced_amplitude_on_poisons_full_patch_at_test_time():
+    X, y = _images(n=120)
+    model = _surrogate(X, y)
+    amp = 32 / 255
+    atk = LabelConsistent(target=1, n_poison=10, perturb=False, patch_size=3, pattern="checkerboard",
+                          location="four-corners", amplitude=amp, random_state=0)
+    res = atk.poison(X, y, model=model)
+    board = np.array([[1.0, -1, 1], [-1, 1, -1], [1, -1, 1]])
+    H, W = X.shape[-2:]
+    diff = (res.X - X)[res.indices]
+    for rs, cs in ((slice(0, 3), slice(0, 3)), (slice(0, 3), slice(W - 3, W)),
+                   (slice(H - 3, H), slice(0, 3)), (slice(H - 3, H), slice(W - 3, W))):
+        want = np.clip(X[res.indices][:, :, rs, cs] + amp * board, 0, 1) - X[res.indices][:, :, rs, cs]
+        np.testing.assert_allclose(diff[:, :, rs, cs], want, atol=1e-6)
+    assert np.abs(diff).max() <= amp + 1e-6
+    assert (diff[:, :, 3:H - 3, :] == 0).all()  # nothing between the corners
+    # test inputs get the full-amplitude checkerboard (Turner et al.)
+    out = atk.apply_trigger(np.full((2, 1, 10, 10), 0.5))
+    assert np.array_equal(out[0, 0, :3, :3], (board > 0).astype(float))
+    with pytest.raises(InvalidParameterError, match="amplitude"):
+        LabelConsistent(n_poison=2, amplitude=0).poison(X, y, model=model)

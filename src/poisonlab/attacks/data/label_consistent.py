@@ -10,7 +10,7 @@ import numpy as np
 from ..._validation import Interval, Options, check_scalar
 from ...registry import register
 from ...models.gradients import pgd, torch_module
-from ..triggers import LOCATIONS, patch_pattern, stamp_patch
+from ..triggers import LOCATIONS, patch_pattern, patch_slices, stamp_patch
 from ._clean_label import CleanLabelBackdoor
 
 FOUR_CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
@@ -55,6 +55,12 @@ class LabelConsistent(CleanLabelBackdoor):
         Turner et al. place it so that it survives flips and crops.
     value : float, default=1.0
         Patch intensity.
+    amplitude : float > 0, optional
+        Turner et al.'s reduced-amplitude trigger (section 4.3): the poisons' patch pixels are
+        not overwritten but moved by ``+amplitude`` where the pattern is on and ``-amplitude``
+        where it is off (then clipped), e.g. 16/255 or 32/255, so the trigger is faint in the
+        training set. Test inputs (:meth:`apply_trigger`) still get the full patch, as in the
+        paper. None (default): the poisons carry the full patch too.
     clip : (float, float), default=(0, 1)
     early_stop : bool, default=False
         Stop each PGD batch once the surrogate misclassifies all of it (faster, weaker poisons).
@@ -90,6 +96,7 @@ class LabelConsistent(CleanLabelBackdoor):
         "pattern": [Options(("square", "checkerboard"))],
         "location": [Options((*LOCATIONS, "four-corners")), "array-like"],
         "value": [Interval(numbers.Real, None, None, closed="neither")],
+        "amplitude": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "clip": ["array-like"],
         "early_stop": ["boolean"],
         "perturb": ["boolean"],
@@ -100,7 +107,7 @@ class LabelConsistent(CleanLabelBackdoor):
     def __init__(self, *, target: int = 0, poison_rate: float | None = 0.01, n_poison: int | None = None,
                  eps: float = 0.3, norm: str = "linf", direction: str = "away", steps: int = 100, step_size: float | None = None,
                  patch_size: int = 3, pattern: str = "square", location: Any = "bottom-right", value: float = 1.0,
-                 clip: Any = (0.0, 1.0), early_stop: bool = False, perturb: bool = True,
+                 amplitude: float | None = None, clip: Any = (0.0, 1.0), early_stop: bool = False, perturb: bool = True,
                  random_state: Any = None, callback: Any = None) -> None:
         self.target = target
         self.poison_rate = poison_rate
@@ -114,6 +121,7 @@ class LabelConsistent(CleanLabelBackdoor):
         self.pattern = pattern
         self.location = location
         self.value = value
+        self.amplitude = amplitude
         self.clip = clip
         self.early_stop = early_stop
         self.perturb = perturb
@@ -146,6 +154,17 @@ class LabelConsistent(CleanLabelBackdoor):
         pattern = patch_pattern(self.pattern, int(self.patch_size))
         corners = FOUR_CORNERS if isinstance(self.location, str) and self.location == "four-corners" \
             else (self.location,)
+        if self.amplitude is None or test:
+            for where in corners:
+                X = stamp_patch(X, pattern, where, value=float(self.value))
+            return X
+        # reduced amplitude: nudge the patch pixels up where the pattern is on, down where off
+        H, W = X.shape[-2:]
+        delta = np.zeros((H, W))
+        sign = 2.0 * (pattern > 0.5) - 1.0
+        ph, pw = pattern.shape
         for where in corners:
-            X = stamp_patch(X, pattern, where, value=float(self.value))
-        return X
+            rs, cs = patch_slices(H, W, ph, pw, where)
+            delta[rs, cs] = sign * float(self.amplitude)
+        lo, hi = (float(c) for c in self.clip)
+        return np.clip(X + delta.astype(X.dtype), lo, hi).astype(X.dtype, copy=False)
