@@ -4,6 +4,8 @@ command line (parse -> ledger -> render).
 - ``ledger init | verify | log``: create a ledger, check its hash chain (exit 1 naming the first
   tampered row), show the latest rows;
 - ``data snapshot | diff``: record a dataset file as a snapshot, compare two snapshots;
+- ``data reputation``: every contributor's reputation against a trusted model, sybil-like groups
+  and the quarantine's decisions (recorded in the ledger with ``--record``);
 - ``data quarantine add | list | release | reject``: quarantine decisions;
 - ``model register | promote | rollback | list``: the model registry.
 
@@ -135,6 +137,65 @@ def data_snapshot(
         url = led.url
     typer.echo(f"snapshot {row['name']} (id {row['id']}): {row['n_samples']} samples, Merkle root "
                f"{row['merkle_root']}, recorded in {url} at seq {row['seq']}")
+
+
+@data_app.command("reputation")
+def data_reputation(
+    input: Path = typer.Argument(..., help="A .npz with X, y and a per-sample contributor array."),
+    model: Path = typer.Option(..., "--model", help="The trusted model (.safetensors with its model card)."),
+    modality: str = typer.Option("image", help="image, text, tabular or audio (how X is read)."),
+    contributor_key: str = typer.Option("contributor", "--contributor-key", help="The .npz array naming "
+                                        "each sample's contributor."),
+    trusted: Optional[str] = typer.Option(None, "--trusted", help="Comma-separated contributors vouched "
+                                          "for (not quarantined while their evidence allows)."),
+    min_verified: int = typer.Option(10, min=0, help="Samples agreeing with the trusted model a new "
+                                     "contributor needs before release."),
+    min_reputation: float = typer.Option(0.6, min=0.0, max=1.0, help="Lower credible bound of the "
+                                         "reputation needed for release."),
+    record: bool = typer.Option(False, "--record", help="Record the decisions (quarantine, release, "
+                                "reject) in the ledger."),
+    ledger: Optional[str] = typer.Option(None, "--ledger", "-l", help=LEDGER_HELP),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the assessment as JSON here."),
+    no_fail: bool = typer.Option(False, "--no-fail", help="Exit 0 even when samples are held or dropped."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+) -> None:
+    """Each contributor's reputation (a Beta posterior over how often their labels agree with the
+    trusted model), sybil-like groups (new accounts that disagree with the model the same way),
+    and what the quarantine decides: trusted, held until enough samples are verified, or rejected.
+
+    Exit status: 0 no sample held or dropped; 3 some were (0 with --no-fail); 2 bad input."""
+    from ..provenance.quarantine import QuarantinePolicy
+    from ..runs.reputation import assess_file, record_assessment
+    from .app import EXIT_FLAGGED
+
+    guard = output_guard([input, model], force=force)
+    if json_out is not None:
+        guard.file(json_out, "--json")
+    policy = QuarantinePolicy(min_verified=min_verified, min_reputation=min_reputation,
+                              reject_below=min(0.5, min_reputation))
+    vouched = [c.strip() for c in trusted.split(",") if c.strip()] if trusted else []
+    res = assess_file(input, model, modality=modality, contributor_key=contributor_key, trusted=vouched,
+                      policy=policy)
+    table = Table(title=f"Contributors of {input.name} against the trusted model")
+    for col in ("contributor", "samples", "verified", "reputation", "95% bounds", "status"):
+        table.add_column(col, justify="right" if col not in ("contributor", "status") else "left")
+    colours = {"trusted": "green", "quarantined": "yellow", "rejected": "red"}
+    for c, rep in sorted(res.reputation.items(), key=lambda kv: kv[1]["mean"]):
+        st = res.status.get(c, "quarantined")
+        table.add_row(c, str(rep["n"]), str(rep["verified"]), f"{rep['mean']:.3f}",
+                      f"{rep['lower']:.3f}-{rep['upper']:.3f}", f"[{colours[st]}]{st}[/]")
+    console.print(table)
+    for g in res.groups:
+        console.print(f"[red]sybil-like group[/] of {len(g)}: {', '.join(g)} (their labels disagree with the "
+                      f"trusted model the same way)")
+    console.print(f"{len(res.held)} samples held in quarantine, {len(res.dropped)} dropped (rejected contributors)")
+    if record:
+        n, url = record_assessment(ledger, res)
+        console.print(f"ledger: {n} decisions recorded in {url} ('poisonlab data quarantine list')")
+    if json_out is not None:
+        guard.write_text(json_out, json_text(res.to_dict()))
+    if (len(res.held) or len(res.dropped)) and not no_fail:
+        raise typer.Exit(code=EXIT_FLAGGED)
 
 
 def _counts_table(title: str, rows: dict[str, dict[str, int]], *, by_class: bool = False) -> Table:
