@@ -84,10 +84,10 @@ def gate(
     sign_key: Optional[Path] = typer.Option(None, "--sign", help="Elliptic-curve private key (PEM): sign the "
                                             "model when the gate passes (needs --signature)."),
     signature: Optional[Path] = typer.Option(None, "--signature", help="Where the signature goes (with --sign)."),
-    ledger: Optional[str] = typer.Option(None, "--ledger", help="A provenance ledger (path or URL): without "
+    ledger: Optional[str] = typer.Option(None, "--ledger", envvar="POISONLAB_LEDGER", help="A provenance ledger (path or URL): without "
                                          "--baseline, drift compares with the version in production there; "
                                          "the model is registered and the verdict recorded (a passed model "
-                                         "can then be promoted, and is a rollback target)."),
+                                         "can then be promoted, and is a rollback target). Default: $POISONLAB_LEDGER when set."),
     data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
 ) -> None:

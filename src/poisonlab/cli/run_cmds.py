@@ -144,9 +144,9 @@ def run(
                                "already holds a record.json is refused (the cache there is reused)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Also write a self-contained HTML "
                                           "report of the record (one file, no network) to this path."),
-    ledger: Optional[str] = typer.Option(None, "--ledger", help="Also record the run's manifest "
+    ledger: Optional[str] = typer.Option(None, "--ledger", envvar="POISONLAB_LEDGER", help="Also record the run's manifest "
                                          "(scenario, commit, environment, seed) and its events in this "
-                                         "provenance ledger (a path or a URL)."),
+                                         "provenance ledger (a path or a URL). Default: $POISONLAB_LEDGER when set."),
 ) -> None:
     """Run a scenario (one run or a grid) and write its run record."""
     from ..runs import BACKENDS, Runner, load_scenario
