@@ -164,11 +164,33 @@ def run_record():
     return Runner().run(scenario)
 
 
+def gate_record_of_a_backdoored_model(folder: Path) -> dict:
+    """The release gate (the example policy without Neural Cleanse) on a BadNets digits model,
+    against the clean one as the released baseline: a blocked release."""
+    from poisonlab.runs.gate import gate_record, run_gate
+    from tests.monitoring._digits_models import digits, saved
+    from tests.runs.test_gate import fast_policy
+
+    clean, bad = saved(folder, "clean"), saved(folder, "badnets")
+    return gate_record(run_gate(bad, fast_policy(), trusted=digits().test, baseline=clean))
+
+
+def retraining_run_record() -> dict:
+    """Two rounds of continuous retraining on digits with a coordinated group (small and fast)."""
+    from poisonlab.runs import Runner, Scenario
+
+    return Runner().run(Scenario.model_validate({
+        "name": "browser-retraining", "dataset": "digits",
+        "retraining": {"rounds": 2, "honest_contributors": 5, "samples_per_contributor": 10, "group_size": 2,
+                       "target_class": 1, "flip_to": 7, "min_verified": 5}}))
+
+
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory, run_record):
     folder = tmp_path_factory.mktemp("html-report")
     records = {"run": run_record, "grid": grid_record(), "scan": scan_record(), "model_scan": model_scan_record(),
-               "reproduction": reproduction_record()}
+               "reproduction": reproduction_record(), "gate": gate_record_of_a_backdoored_model(folder),
+               "retraining": retraining_run_record()}
     out = {}
     for kind, record in records.items():
         path = folder / f"report-{kind}.html"
@@ -211,7 +233,7 @@ OVERFLOW_JS = """(() => { const W = document.documentElement.clientWidth; const 
   return {scroll: document.documentElement.scrollWidth, width: W, out: out.slice(0, 5)}; })()"""
 
 
-@pytest.mark.parametrize("kind", ["run", "grid", "scan", "model_scan", "reproduction"])
+@pytest.mark.parametrize("kind", ["run", "grid", "scan", "model_scan", "reproduction", "gate", "retraining"])
 def test_page_loads_cleanly_and_shows_the_records_numbers(browser, pages, kind, tmp_path_factory):
     record, path = pages[kind]
     events = browser.open(path)

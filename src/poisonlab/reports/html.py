@@ -575,7 +575,9 @@ def _retraining_blocks(rec: dict[str, Any]) -> list[dict[str, Any]]:
                                for a in _ARMS]
                 + [V(arms["undefended"][i]["attack_admitted"], pointer(*base, "undefended", i, "attack_admitted"), "num"),
                    V(arms["defended"][i]["attack_admitted"], pointer(*base, "defended", i, "attack_admitted"), "num"),
-                   V(arms["defended"][i].get("attack_held", 0), pointer(*base, "defended", i, "attack_held"), "num")]
+                   V(arms["defended"][i].get("attack_held", 0),  # round 0, the seed model, holds nothing
+                     pointer(*base, "defended", i, "attack_held") if "attack_held" in arms["defended"][i] else None,
+                     "num")]
                 for i in range(n)]
         blocks.append(table(["round", "targeted error honest", "undefended", "defended", "accuracy honest",
                              "undefended", "defended", "group samples admitted (undefended)", "(defended)",
@@ -1126,7 +1128,21 @@ def _gate_view(rec: dict[str, Any]) -> dict[str, Any]:
                                        else p.get("target")),
                  V(p.get("rate"), pointer("results", "checks", base, "measured", "probes", j, "rate")),
                  T("fires", "chip bad") if p.get("fires") else T("—")] for j, p in enumerate(probes)]
-        sections.append(section("probes", "Backdoor probes", [table(
+        from .plots import probe_bars_png
+
+        families = [str(p.get("family")) for p in probes]
+        strip = next((c for c in checks if c.get("name") == "strip"), None)
+        flag = _get(strip, "measured", "flag_rate", default={}) if strip else {}
+        series = {"canaries moved to one class": [p.get("rate") for p in probes]}
+        limits = {"canaries moved to one class": _get(canary, "threshold", "fire_rate")}
+        if isinstance(flag, dict) and flag:
+            series["flagged by STRIP"] = [flag.get(f) for f in families]
+            limits["flagged by STRIP"] = _get(strip, "threshold", "max_flag_rate")
+        plot = figure(probe_bars_png(families, series, limits), "What each trigger family does to the model",
+                      "Per registered trigger family at its default settings, stamped on the canaries of the "
+                      "other classes: the share sent to the one class it attracts most, and the share STRIP "
+                      "flags; a dashed line is the policy's blocking threshold of the same colour.")
+        sections.append(section("probes", "Backdoor probes", [plot, table(
             ["trigger family", "most attracted class", "triggered canaries moved there", "fires"], prow,
             numeric=[2])], "Each registered trigger family at its default settings, stamped on the canaries of "
                            "the other classes."))

@@ -305,3 +305,40 @@ def heatmap_png(rows: Sequence[str], cols: Sequence[str], values: Sequence[Seque
         _pct_axis(bar.ax)
         fig.tight_layout()
         return figure_png(fig)
+
+
+def probe_bars_png(families: Sequence[str], series: Mapping[str, Sequence[float | None]],
+                   thresholds: Mapping[str, float | None] | None = None) -> bytes:
+    """One row per trigger family, one bar per measure (e.g. canaries moved to one class, STRIP
+    flag rate), values printed; each measure's blocking threshold as a dashed line of its colour.
+
+    ``series``: measure label -> one value per family (None where not measured).
+    """
+    import numpy as np
+
+    colours = (POISON, CLEAN, PALETTE["orange"], PALETTE["green"])
+    thresholds = thresholds or {}
+    with _style() as plt:
+        k = max(len(series), 1)
+        fig, ax = plt.subplots(figsize=(7.2, 0.5 + 0.32 * k * max(len(families), 1)))
+        y = np.arange(len(families))
+        height = 0.8 / k
+        for j, (label, vals) in enumerate(series.items()):
+            pos = y + (j - (k - 1) / 2) * height
+            bars = ax.barh(pos, [v if v is not None else 0.0 for v in vals], height, label=label,
+                           color=colours[j % len(colours)], edgecolor="white", linewidth=0.5)
+            for b, v in zip(bars, vals):
+                ax.annotate(pct(v) if v is not None else "n/a", (b.get_width(), b.get_y() + b.get_height() / 2),
+                            xytext=(3, 0), textcoords="offset points", va="center", fontsize=7.5)
+            t = thresholds.get(label)
+            if t is not None:
+                ax.axvline(t, color=colours[j % len(colours)], linestyle="--", linewidth=1)
+        ax.set_yticks(y, list(families))
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1.15)
+        ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0])
+        _pct_axis(ax, "x")
+        ax.grid(axis="y", visible=False)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.1 / max(len(families), 1)), ncol=k)
+        fig.tight_layout()
+        return figure_png(fig)
