@@ -24,7 +24,8 @@ def test_record_is_a_run_record_with_the_suites_fields(stand_ins):
     assert r["fingerprint"] == fingerprint({"scenario": r["scenario"], "results": r["results"],
                                             **{k: r[k] for k in ("id", "title", "setting", "paper", "target",
                                                                  "seeds", "per_seed", "measured", "passed",
-                                                                 "verdict", "seconds", "partial")}})
+                                                                 "verdict", "seconds", "partial", "suite_seeds",
+                                                                 "fewer_seeds_than_suite")}})
     again = run_reproduction("R900", seeds=2, threads=1)
     assert again["fingerprint"] == r["fingerprint"] and len(again["timings"]["per_seed"]) == 2
 
