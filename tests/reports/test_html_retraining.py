@@ -28,3 +28,15 @@ def test_r25s_record_gets_the_mean_curves():
     record = json.loads((DOCS / "R25.json").read_text())
     html = build_html(record)
     assert "targeted error and overall accuracy per retraining round" in html
+
+
+def test_a_grid_of_retraining_seeds_gets_the_mean_curves_and_a_row_per_seed():
+    s = Scenario.model_validate({"name": "rt-grid", "dataset": "digits", "seeds": [0, 1],
+                                 "retraining": {"rounds": 2, "honest_contributors": 5, "samples_per_contributor": 10,
+                                                "group_size": 2, "target_class": 1, "flip_to": 7, "min_verified": 5}})
+    record = Runner().run(s)
+    assert record["kind"] == "grid"
+    html = build_html(record)
+    assert "Continuous retraining: rt-grid" in html and "mean over 2 seed(s)" in html
+    assert len(re.findall(r"data:image/png;base64,", html)) == 1
+    assert "/results/cells/1/results/retraining/arms/defended/2/targeted_error" in html

@@ -67,6 +67,21 @@ def render_record(record: dict[str, Any]) -> None:
     if record["kind"] == "run" and "retraining" in record["results"]:
         render_retraining(record["scenario"]["name"], record["results"]["retraining"])
         return
+    if record["kind"] == "grid" and any("retraining" in c["results"] for c in record["results"]["cells"]):
+        table = Table(title=f"{record['scenario']['name']}: {record['n_cells']} continuous-retraining cells, "
+                            f"last round ({record['n_cached']} from the cache)")
+        for col in ("cell", "target err honest", "undef.", "def.", "acc honest", "undef.", "def.",
+                    "group in def.", "group rejected"):
+            table.add_column(col, justify="left" if col == "cell" else "right")
+        for cell in record["results"]["cells"]:
+            arms = cell["results"].get("retraining", {}).get("arms", {})
+            last = {a: (arms.get(a) or [{}])[-1] for a in ("honest", "undefended", "defended")}
+            table.add_row(cell["name"], *(_pct(last[a].get("targeted_error")) for a in last),
+                          *(_pct(last[a].get("accuracy")) for a in last),
+                          str(last["defended"].get("attack_admitted", "-")),
+                          f"{last['defended'].get('group_rejected', '-')}/{len(cell['results'].get('retraining', {}).get('deal', {}).get('group', []))}")
+        console.print(table)
+        return
     if record["kind"] == "grid" and any("federate" in c["results"] for c in record["results"]["cells"]):
         table = Table(title=f"{record['scenario']['name']}: {record['n_cells']} federated cells "
                             f"({record['n_cached']} from the cache)")

@@ -540,6 +540,12 @@ def _retraining_curves(rec: dict[str, Any]) -> dict[str, dict[str, dict[str, lis
         return {a: {k: {"mean": [r[k] for r in arms[a]], "std": None} for k in ("targeted_error", "accuracy")}
                 for a in _ARMS}
     seeds = [s.get("curves") for s in rec.get("per_seed") or []]
+    cells = _get(rec, "results", "cells", default=[]) or []
+    if not seeds and cells:  # a grid of retraining runs (one per seed): its cells' arms
+        cell_arms = [_get(c, "results", "retraining", "arms") for c in cells]
+        if all(isinstance(a, dict) and all(k in a for k in _ARMS) for a in cell_arms):
+            seeds = [{a: {k: [r[k] for r in arms[a]] for k in ("targeted_error", "accuracy")} for a in _ARMS}
+                     for arms in cell_arms]
     if seeds and all(isinstance(c, dict) and all(a in c for a in _ARMS) for c in seeds):
         out = {}
         for a in _ARMS:
@@ -734,6 +740,38 @@ def _federated_grid_view(rec: dict[str, Any]) -> dict[str, Any]:
                          section("cells", "Every cell", [table_block]), _details_section(rec)]}
 
 
+def _retraining_grid_view(rec: dict[str, Any]) -> dict[str, Any]:
+    """Continuous retraining over several seeds: the per-round curves (mean, band of one sd) and
+    one row per seed with the last round's numbers."""
+    cells = _get(rec, "results", "cells", default=[]) or []
+    rows = []
+    last = []
+    for i, cell in enumerate(cells):
+        arms = _get(cell, "results", "retraining", "arms")
+        n = len(arms["defended"]) - 1
+        base = ("results", "cells", i, "results", "retraining", "arms")
+        last.append({a: arms[a][n] for a in _ARMS})
+        rows.append([T(cell.get("name"))] + [V(arms[a][n]["targeted_error"], pointer(*base, a, n, "targeted_error"))
+                                             for a in _ARMS]
+                    + [V(arms[a][n]["accuracy"], pointer(*base, a, n, "accuracy")) for a in _ARMS])
+    mean = {a: {k: sum(x[a][k] for x in last) / len(last) for k in ("targeted_error", "accuracy")} for a in _ARMS}
+    tone = "good" if mean["defended"]["targeted_error"] <= mean["honest"]["targeted_error"] + 0.05 else "bad"
+    cards = [card("Targeted error, undefended", T(pct(mean["undefended"]["targeted_error"]), "num"),
+                  f"honest run {pct(mean['honest']['targeted_error'])}", "bad"),
+             card("Targeted error, defended", T(pct(mean["defended"]["targeted_error"]), "num"),
+                  "reputation + quarantine", tone)]
+    blocks = _retraining_blocks(rec) + [table(
+        ["cell", "targeted error honest", "undefended", "defended", "accuracy honest", "undefended", "defended"],
+        rows, numeric=[1, 2, 3, 4, 5, 6])]
+    text = (f"Last round, mean over {len(cells)} seed(s): the group's targeted error "
+            f"{pct(mean['undefended']['targeted_error'])} without defence, {pct(mean['defended']['targeted_error'])} "
+            f"with reputation + quarantine (honest run {pct(mean['honest']['targeted_error'])})")
+    return {"title": f"Continuous retraining: {_get(rec, 'scenario', 'name', default='grid')}",
+            "subtitle": f"{len(cells)} seed(s)", "facts": [],
+            "headline": {"text": _sub(text), "why": [], "cards": cards, "tone": tone},
+            "sections": [section("retraining", "Continuous retraining", blocks), _details_section(rec)]}
+
+
 def _grid_view(rec: dict[str, Any]) -> dict[str, Any]:
     from ..runs.report_data import mean_std_by
     from .plots import sweep_png
@@ -742,6 +780,8 @@ def _grid_view(rec: dict[str, Any]) -> dict[str, Any]:
     cells = _get(rec, "results", "cells", default=[]) or []
     if any(_get(c, "results", "federate") for c in cells):
         return _federated_grid_view(rec)
+    if cells and all(_get(c, "results", "retraining") for c in cells):
+        return _retraining_grid_view(rec)
     swept = [k.rsplit(".", 1)[-1] for k in (_get(sc, "sweep", "params", default={}) or {})]
     info = []
     for i, cell in enumerate(cells):
