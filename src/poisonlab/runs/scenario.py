@@ -278,38 +278,12 @@ class FederationSpec(_Strict):
         return list(self.malicious)
 
 
-class RetrainingSpec(_Strict):
-    """Continuous retraining under attack (the ``retraining`` step,
-    :func:`poisonlab.runs.retraining.run_retraining`): ``rounds`` rounds of
-    ``honest_contributors`` honest contributions of ``samples_per_contributor`` samples, plus a
-    coordinated group of ``group_size`` new accounts mislabelling the targeted kind of input
-    (``target_kind`` class or keyword, ``target_class`` labelled ``flip_to``); retrained each
-    round without defence, with reputation + quarantine (``min_verified``, ``min_reputation``,
-    ``reject_below``, ``reject_sybils``), and without the group (the honest reference)."""
-
-    rounds: int = 10
-    seed_fraction: float = 0.1
-    honest_contributors: int = 20
-    samples_per_contributor: int = 15
-    new_fraction: float = 0.5
-    group_size: int = 5
-    attacker_share: float = 0.5
-    target_kind: str = "class"
-    target_class: int = 1
-    flip_to: int = 0
-    keywords: list[str] = Field(default_factory=list)
-    learner: str = "auto"
-    min_verified: int = 10
-    min_reputation: float = 0.6
-    reject_below: float = 0.5
-    reject_sybils: bool = True
-    credibility: float = 0.95
-    decay: float = 1.0
-    patience: int = 0
-    camouflage: float = 0.0
+class _RetrainingChecks(_Strict):
+    """Validation shared by the ``retraining`` block: the dataclass's own checks, reported at
+    the field they name."""
 
     @model_validator(mode="after")
-    def _valid(self) -> "RetrainingSpec":
+    def _valid(self) -> "_RetrainingChecks":
         try:
             self.config()
         except PoisonlabError as exc:
@@ -322,7 +296,37 @@ class RetrainingSpec(_Strict):
         """The :class:`~poisonlab.runs.retraining.RetrainingConfig` of this block."""
         from .retraining import RetrainingConfig
 
-        return RetrainingConfig(**{**self.model_dump(), "keywords": tuple(self.keywords)})
+        return RetrainingConfig(**self.model_dump())
+
+
+def _dataclass_fields(dc: type) -> dict[str, Any]:
+    """``name: (type, default)`` of every field of dataclass ``dc``, for ``pydantic.create_model``:
+    the parameters are listed once, in the dataclass the library uses."""
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(dc)
+    return {f.name: (hints[f.name], f.default) for f in dataclasses.fields(dc)}
+
+
+def _retraining_spec() -> type:
+    from pydantic import create_model
+
+    from .retraining import RetrainingConfig
+
+    spec = create_model("RetrainingSpec", __base__=_RetrainingChecks, __module__=__name__,
+                        **_dataclass_fields(RetrainingConfig))
+    spec.__doc__ = """Continuous retraining under attack (the ``retraining`` step,
+    :func:`poisonlab.runs.retraining.run_retraining`): ``rounds`` rounds of
+    ``honest_contributors`` honest contributions of ``samples_per_contributor`` samples, plus a
+    coordinated group of ``group_size`` new accounts mislabelling the targeted kind of input
+    (``target_kind`` class or keyword, ``target_class`` labelled ``flip_to``); retrained each
+    round without defence, with reputation + quarantine (``min_verified``, ``min_reputation``,
+    ``reject_below``, ``reject_sybils``), and without the group (the honest reference)."""
+    return spec
+
+
+RetrainingSpec = _retraining_spec()
 
 
 class Sweep(_Strict):
