@@ -80,14 +80,31 @@ def weighted_mean(U: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.asarray(w, dtype=np.float64) @ U
 
 
+def _kept_counts(B: np.ndarray, S: np.ndarray, a: int, b: int) -> np.ndarray:
+    """Per client (row of ``B``), at how many columns its value is among rows ``a .. b-1`` of the
+    column-sorted ``S`` (the values an order-statistic rule keeps). Values tied at the edge of the
+    kept range share the kept slots equally, so the counts are exact without ties, independent
+    of the sort's order with them, and always sum to ``(b - a)`` per column."""
+    lo, hi = S[a], S[b - 1]
+    if a + 1 == b:  # one kept row: the clients equal to it share it
+        eq = B == lo
+        return eq.astype(np.float64) @ (1.0 / eq.sum(axis=0))
+    kept = S[a:b]
+    eq_lo, eq_hi = B == lo, (B == hi) & (lo != hi)
+    inside = np.count_nonzero((B > lo) & (B < hi), axis=1).astype(np.float64)
+    share_lo = (kept == lo).sum(axis=0) / eq_lo.sum(axis=0)
+    share_hi = (kept == hi).sum(axis=0) / np.maximum(eq_hi.sum(axis=0), 1)
+    return inside + eq_lo.astype(np.float64) @ share_lo + eq_hi.astype(np.float64) @ share_hi
+
+
 def coordinate_median(U: np.ndarray, *, return_weights: bool = False):
     """Coordinate-wise median (Yin, Chen, Ramchandran & Bartlett 2018, "Byzantine-Robust
     Distributed Learning: Towards Optimal Statistical Rates", Definition 1): the median of each
     parameter over clients (the mean of the two middle values for an even number of clients).
 
     With ``return_weights``, also the share of each client: the fraction of coordinates at which
-    its value was the median (a half for each of the two middle values when n is even), so that
-    the shares sum to 1.
+    its value was the median (a half for each of the two middle values when n is even; clients
+    tied at a middle value share it), so that the shares sum to 1.
     """
     n, d = U.shape
     lo, hi = (n - 1) // 2, n // 2
@@ -95,12 +112,11 @@ def coordinate_median(U: np.ndarray, *, return_weights: bool = False):
     counts = np.zeros(n)
     for sl in _column_blocks(n, d):
         B = U[:, sl]
-        idx = np.argpartition(B, sorted({lo, hi}), axis=0)
-        a = np.take_along_axis(B, idx[lo:lo + 1], axis=0)[0]
-        b = np.take_along_axis(B, idx[hi:hi + 1], axis=0)[0]
-        out[sl] = 0.5 * (a + b)
+        S = np.sort(B, axis=0)  # a full sort of n values per column beats argpartition + gathers
+        out[sl] = 0.5 * (S[lo] + S[hi])
         if return_weights:
-            counts += 0.5 * (np.bincount(idx[lo], minlength=n) + np.bincount(idx[hi], minlength=n))
+            counts += (_kept_counts(B, S, lo, lo + 1) if lo == hi
+                       else 0.5 * (_kept_counts(B, S, lo, lo + 1) + _kept_counts(B, S, hi, hi + 1)))
     return (out, counts / d) if return_weights else out
 
 
@@ -109,7 +125,8 @@ def trimmed_mean(U: np.ndarray, f: int, *, return_weights: bool = False):
     largest and ``f`` smallest values and average the ``n - 2f`` others.
 
     With ``return_weights``, also each client's share: the fraction of coordinates at which its
-    value was kept, divided by ``n - 2f`` (the shares sum to 1).
+    value was kept (clients tied at the edge of the kept range share its slots), divided by
+    ``n - 2f`` (the shares sum to 1).
 
     Raises AssumptionError unless ``2f < n``.
     """
@@ -126,10 +143,10 @@ def trimmed_mean(U: np.ndarray, f: int, *, return_weights: bool = False):
             out[sl] = B.mean(axis=0)
             counts += B.shape[1]
             continue
-        idx = np.argpartition(B, sorted({f, n - f - 1}), axis=0)[f:n - f]
-        out[sl] = np.take_along_axis(B, idx, axis=0).mean(axis=0)
+        S = np.sort(B, axis=0)
+        out[sl] = S[f:n - f].mean(axis=0)
         if return_weights:
-            counts += np.bincount(idx.ravel(), minlength=n)
+            counts += _kept_counts(B, S, f, n - f)
     return (out, counts / (keep * d)) if return_weights else out
 
 
