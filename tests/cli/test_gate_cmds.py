@@ -176,3 +176,13 @@ def test_the_gate_with_a_ledger_compares_with_the_released_model_and_rollback_fi
     assert [(r["id"], r["gate"]) for r in rows] == [(1, True), (2, False)]
     assert [r["id"] for r in rows if r["production"]] == [1]
     assert poisonlab("ledger", "verify", "--ledger", ledger).code == 0
+
+
+def test_a_bad_signing_key_is_refused_before_any_check_runs_or_anything_is_written(tmp_path, models, policy):
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a key")
+    out = poisonlab("gate", models["clean"], "--policy", policy, "--dataset", "digits", "--junit", tmp_path / "g.xml",
+                    "--sign", bad, "--signature", tmp_path / "m.sig", "--ledger", tmp_path / "ledger.db")
+    assert out.code == 2 and "elliptic-curve private key" in out.stderr, out.output
+    assert not (tmp_path / "g.xml").exists() and not (tmp_path / "m.sig").exists()
+    assert not (tmp_path / "ledger.db").exists()

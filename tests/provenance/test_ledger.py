@@ -135,6 +135,16 @@ def test_a_newer_schema_is_refused(tmp_path):
         Ledger.open(path)
 
 
+@pytest.mark.parametrize("value", ["abc", None])
+def test_a_damaged_schema_version_is_one_ledger_error(tmp_path, value):
+    path = tmp_path / "ledger.db"
+    Ledger.open(path).close()
+    _sql(path, "UPDATE meta SET value = 'abc' WHERE key = 'schema_version'" if value else
+         "DELETE FROM meta WHERE key = 'schema_version'")
+    with pytest.raises(LedgerError, match="holds no valid ledger: its schema_version is unreadable"):
+        Ledger.open(path)
+
+
 def make_v1_ledger(path) -> str:
     """A ledger as poisonlab wrote it at schema version 1 (no snapshots.sample_spec), with one
     chained snapshot row; returns that row's hash."""

@@ -95,3 +95,6 @@ def test_policy_decisions_are_recorded_in_one_transaction():
         assert '"samples":[3,4]' in rows[0]["reason"] and ledger.verify().ok
         with pytest.raises(LedgerError, match="decision kind"):
             record_decisions(ledger, [{"kind": "approve", "subject": "x"}])
+        # a contributor's name with a colon in it is still a contributor
+        row, = record_decisions(ledger, [{"kind": "quarantine", "subject": "org:alice"}])
+        assert row["subject"] == "contributor:org:alice"

@@ -191,3 +191,28 @@ def test_two_processes_ingesting_at_once_both_succeed(ledger_url, tmp_path):
         assert set(snaps) == {"p0", "p1"} and all(s["n_samples"] == 12_000 for s in snaps.values())
         report = ledger.verify()
         assert report.ok and report.n_samples == 24_000 and report.n_snapshots == 2
+
+
+def test_csv_rows_whose_fields_differ_only_in_where_a_separator_falls_hash_differently(tmp_path):
+    from poisonlab.provenance.snapshot import iter_chunks
+
+    path = tmp_path / "c.csv"
+    path.write_text('a,b,label\n"x\x1fy",z,0\nx,"y\x1fz",0\n')
+    chunk = next(iter(iter_chunks(path)))
+    assert chunk.content[0] != chunk.content[1]
+
+
+def test_an_ingest_whose_staged_rows_are_purged_meanwhile_records_nothing(tmp_path):
+    """purge_unfinished run while an ingest is going (it looks unfinished) must not leave a
+    snapshot without its samples: the ingest refuses to commit, and the ledger still verifies."""
+    path = tmp_path / "d.npz"
+    np.savez(path, X=np.arange(300 * 2, dtype=np.float32).reshape(300, 2), y=np.zeros(300, dtype=int))
+    ledger = Ledger.open(tmp_path / "ledger.db")
+
+    def purge(n_done):
+        if n_done == 100:
+            purge_unfinished(ledger, [i["id"] for i in unfinished_ingests(ledger)])
+
+    with pytest.raises(DataError, match="were removed while it ran"):
+        ingest_snapshot(ledger, path, source="s", contributor="c", chunk=100, on_progress=purge)
+    assert ledger.rows("snapshots") == [] and ledger.verify().ok

@@ -63,3 +63,11 @@ def test_the_command_prints_the_group_records_decisions_and_exits_3(tmp_path):
     assert poisonlab("ledger", "verify", "--ledger", led).code == 0
     bad = poisonlab("data", "reputation", tmp_path / "missing.npz", "--model", saved(tmp_path, "clean"))
     assert_one_line_error(bad, contains="does not exist")
+
+
+def test_a_batch_missing_some_classes_takes_its_classes_from_the_trusted_models_card(tmp_path):
+    d = digits().test
+    keep = d.y < 5
+    np.savez(tmp_path / "half.npz", X=d.X[keep], y=d.y[keep], contributor=np.array(["u"] * int(keep.sum())))
+    res = assess_file(tmp_path / "half.npz", saved(tmp_path, "clean"))
+    assert res.status == {"u": "trusted"}

@@ -120,7 +120,10 @@ def gate(
         if path is not None:
             guard.file(path, what)
     if sign_key is not None:
+        from ..runs.signing import check_private_key
+
         check_input(sign_key, "--sign")
+        check_private_key(sign_key)  # a bad key fails now, before any check runs or anything is written
     if baseline is None and ledger is not None:
         from ..runs.ledger import released_baseline
 

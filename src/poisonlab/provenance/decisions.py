@@ -81,10 +81,15 @@ def _subject(subject: str) -> str:
     return subject.strip()
 
 
+#: Subject prefixes a decision's subject may already carry.
+SUBJECT_KINDS = ("contributor:", "source:", "samples:", "model:")
+
+
 def record_decisions(ledger: Ledger, decisions: list[dict[str, Any]], *, actor: str = "quarantine-policy") -> list[dict[str, Any]]:
     """Record decisions given as dicts (``kind``, ``subject``, optional ``reason`` and
     ``samples``), e.g. what :meth:`poisonlab.provenance.quarantine.Quarantine.step` returns, in
-    one transaction. A bare subject is taken as a contributor's name (``contributor:NAME``); the
+    one transaction. A subject without one of the :data:`SUBJECT_KINDS` prefixes is a
+    contributor's name, whatever it holds (``org:alice`` becomes ``contributor:org:alice``); the
     samples, if any, are kept with the reason as JSON."""
     from .hashing import canonical_json
     from .ledger import DECISION_KINDS
@@ -94,7 +99,7 @@ def record_decisions(ledger: Ledger, decisions: list[dict[str, Any]], *, actor: 
         kind, subject = d.get("kind"), _subject(str(d.get("subject", "")))
         if kind not in DECISION_KINDS:
             raise LedgerError(f"decision kind must be one of {', '.join(DECISION_KINDS)}; got {kind!r}")
-        if ":" not in subject:
+        if not subject.startswith(SUBJECT_KINDS):
             subject = f"contributor:{subject}"
         reason = d.get("reason")
         if d.get("samples") is not None:

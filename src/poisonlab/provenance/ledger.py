@@ -322,8 +322,20 @@ class Ledger:
     def _read_version(self, conn: Connection) -> int | None:
         if not sa.inspect(conn).has_table("meta"):
             return None
-        return int(conn.execute(sa.select(self.tables["meta"].c.value)
-                                .where(self.tables["meta"].c.key == "schema_version")).scalar_one())
+        return self._stored_version(conn)
+
+    def _stored_version(self, conn: Connection) -> int:
+        """The ``schema_version`` in ``meta``; LedgerError (one line) when it is missing or not a
+        number: the file is not a ledger this code wrote, or it was damaged."""
+        rows = conn.execute(sa.select(self.tables["meta"].c.value)
+                            .where(self.tables["meta"].c.key == "schema_version")).all()
+        try:
+            if len(rows) != 1:
+                raise ValueError(f"{len(rows)} schema_version rows")
+            return int(rows[0][0])
+        except (TypeError, ValueError) as exc:
+            raise LedgerError(f"{self.url} holds no valid ledger: its schema_version is unreadable "
+                              f"({_first_line(exc)})") from exc
 
     def _prepare(self, *, create: bool) -> None:
         with self.read() as conn:  # the usual case writes nothing (a read-only file can be verified)
@@ -346,8 +358,7 @@ class Ledger:
                 conn.execute(self.tables["meta"].insert(), [{"key": "schema_version", "value": str(SCHEMA_VERSION)}])
                 conn.execute(self.tables["chain_head"].insert(), [{"id": 1, "seq": -1, "hash": GENESIS}])
                 return
-            version = int(conn.execute(sa.select(self.tables["meta"].c.value)
-                                       .where(self.tables["meta"].c.key == "schema_version")).scalar_one())
+            version = self._stored_version(conn)
             if version > SCHEMA_VERSION:
                 raise LedgerError(f"ledger {self.url} has schema version {version}, newer than this "
                                   f"poisonlab reads ({SCHEMA_VERSION}); upgrade poisonlab")
@@ -369,8 +380,7 @@ class Ledger:
     @property
     def schema_version(self) -> int:
         with self.read() as conn:
-            return int(conn.execute(sa.select(self.tables["meta"].c.value)
-                                    .where(self.tables["meta"].c.key == "schema_version")).scalar_one())
+            return self._stored_version(conn)
 
     # -- transactions ----------------------------------------------------------------------
 
@@ -385,8 +395,12 @@ class Ledger:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read transaction (one consistent view of the ledger)."""
+        """A read transaction (one consistent view of the ledger: SQLite's WAL snapshot, taken at
+        the first read; PostgreSQL at REPEATABLE READ, so a verify that reads the head and then
+        every table sees no append that commits in between)."""
         with self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
                 yield conn
 
@@ -429,7 +443,9 @@ class Ledger:
 
     def ensure_names(self, conn: Connection, *, sources: set[str] = frozenset(),
                      contributors: set[str] = frozenset()) -> None:
-        """Append ``sources`` / ``contributors`` rows for names not yet in the ledger."""
+        """Append ``sources`` / ``contributors`` rows for names not yet in the ledger. The chain
+        head is locked first, so two writers adding the same new name add it once."""
+        self._lock_head(conn)
         rows: list[tuple[str, dict[str, Any]]] = []
         for table, names in (("sources", sources), ("contributors", contributors)):
             names = {n for n in names if n is not None}

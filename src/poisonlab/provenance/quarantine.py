@@ -191,7 +191,7 @@ class Quarantine:
             if before == REJECTED:
                 new_status[c] = REJECTED
                 continue
-            if c in sybils:
+            if c in sybils and c not in self.vouched:  # a vouched-for account is not rejected as a sybil
                 st, why = REJECTED, f"member of a sybil-like group of {sybils[c]} contributors"
             else:
                 st = reputation_status(rep, p)

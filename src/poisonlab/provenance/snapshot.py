@@ -243,7 +243,11 @@ def _csv_chunks(path: Path, chunk: int, label_column: str, delimiter: str) -> It
             raise DataError(f"{path} has no content column beside {label_column!r}, source and contributor")
 
         def flush(start: int, rows: list[list[str]]) -> Chunk:
-            texts = ["\x1f".join(r[i] for i in content_cols) for r in rows]
+            # one column: its text, hashed as a text sample is; several: their JSON list, so no
+            # field's content can pass for a separator (a joined string would be ambiguous)
+            texts = ([r[content_cols[0]] for r in rows] if len(content_cols) == 1 else
+                     [json.dumps([r[i] for i in content_cols], ensure_ascii=False, separators=(",", ":"))
+                      for r in rows])
             return Chunk(start=start, content=[sample_hash(t) for t in texts], near=[None] * len(rows),
                          labels=[r[li] for r in rows],
                          sources=None if si is None else [r[si] for r in rows],
@@ -308,6 +312,9 @@ def ingest_snapshot(ledger: Ledger, path: str | os.PathLike, *, source: str, con
         if not isinstance(value, str) or not value.strip():
             raise InvalidParameterError(f"{what} must be a non-empty name; got {value!r}")
     path = check_input(path, "INPUT")
+    if labels is not None and path.suffix.lower() != ".npy":
+        raise InvalidParameterError(f"labels are given separately only for a .npy input; {path.name} "
+                                    f"holds its own (its y array or label column)")
     name = name or path.stem
     time = time or utcnow()
     before = file_state(path)
@@ -355,6 +362,15 @@ def ingest_snapshot(ledger: Ledger, path: str | os.PathLike, *, source: str, con
         if labels is not None:
             meta["labels_path"], meta["labels_sha256"] = str(labels), labels_before[2]
         with ledger.write() as conn:
+            # the staged rows must all still be there: purge_unfinished run by someone else while
+            # this ingest was going would otherwise leave a snapshot whose samples are gone
+            staged = conn.execute(sa.select(sa.func.count()).select_from(samples)
+                                  .where(samples.c.ingest_id == ingest_id)).scalar_one()
+            alive = conn.execute(sa.select(ing.c.id).where(ing.c.id == ingest_id)).first()
+            if alive is None or staged != n:
+                raise DataError(f"the staged samples of this snapshot of {path} were removed while it ran "
+                                f"({staged} of {n} left; was 'purge_unfinished' run meanwhile?); nothing "
+                                f"was recorded: snapshot it again")
             ledger.ensure_names(conn, sources=sources, contributors=contributors)
             row = ledger.append_rows(conn, [("snapshots", {
                 "name": name, "ingest_id": ingest_id, "n_samples": n, "merkle_root": merkle.root(),
@@ -402,7 +418,8 @@ def unfinished_ingests(ledger: Ledger) -> list[dict[str, Any]]:
 
 def purge_unfinished(ledger: Ledger, ingest_ids: list[int]) -> int:
     """Delete the staged rows of the given unfinished ingests (never a committed snapshot's);
-    returns how many sample rows went. Make sure those ingests are not still running."""
+    returns how many sample rows went. An ingest still running when its rows are purged refuses
+    to commit its snapshot (it counts its staged rows in the committing transaction)."""
     ing, samples, snaps = ledger.tables["ingests"], ledger.tables["snapshot_samples"], ledger.tables["snapshots"]
     with ledger.write() as conn:
         committed = set(conn.execute(sa.select(snaps.c.ingest_id).where(snaps.c.ingest_id.in_(ingest_ids))).scalars())

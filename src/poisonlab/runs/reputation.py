@@ -103,9 +103,15 @@ def assess_file(path: str | os.PathLike, model_path: str | os.PathLike, *, modal
     """:func:`assess_contributors` on a ``.npz`` (X, y, contributor) with a trusted model's
     predictions (``.safetensors`` with its model card; never unpickled)."""
     from ..data import read_npz
+    from ..models.io import read_card
     from .model_scan import load_classifier_for
 
-    ds = read_npz(path, modality=modality)
+    # the classes are the trusted model's: a batch of contributions need not hold every class
+    card = read_card(model_path)
+    classes = None
+    if card is not None:
+        classes = tuple(card.class_names) if card.class_names else tuple(str(c) for c in range(card.n_classes))
+    ds = read_npz(path, modality=modality, classes=classes)
     contributors = read_contributors(path, len(ds.y), contributor_key)
     clf = load_classifier_for(model_path, ds, architecture=architecture)
     pred = np.asarray(clf.predict(ds.X))

@@ -40,6 +40,21 @@ def _check_path(path: Path, what: str) -> None:
         raise DataError(f"{what} {path} does not exist")
 
 
+def check_private_key(private_key: str | os.PathLike, *, password: str | None = None) -> None:
+    """Refuse, before any work, a private key :func:`sign_model` could not use (missing, not
+    PEM, not elliptic-curve): a command that signs at its end must not fail there after
+    writing its other outputs."""
+    from model_signing import signing
+
+    private_key = Path(private_key)
+    _check_path(private_key, "private key")
+    try:
+        signing.Config().use_elliptic_key_signer(private_key=private_key, password=password)
+    except Exception as exc:  # noqa: BLE001 - cryptography raises several types for a bad key
+        raise SignatureError(f"cannot use {private_key} as an elliptic-curve private key (PEM): "
+                             f"{_first_line(exc)}") from exc
+
+
 def sign_model(model_path: str | os.PathLike, private_key: str | os.PathLike, *,
                password: str | None = None) -> bytes:
     """Sign ``model_path`` (a file or a folder) with an elliptic-curve private key (PEM).
