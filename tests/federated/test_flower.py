@@ -551,6 +551,14 @@ def federation():
 
     @server_app.main()
     def main(grid, context):
+        # Flower samples from the nodes connected when round 1 starts; on a busy machine its own
+        # wait for min_available_nodes gave up with 2 of 7 connected (a CI run, 2026-12-02), so
+        # wait here until every node is up
+        import time as _time
+
+        deadline = _time.monotonic() + 180
+        while len(list(grid.get_node_ids())) < N_NODES and _time.monotonic() < deadline:
+            _time.sleep(0.2)
         for name, (strategy, attacked_flag) in runs.items():
             results[name] = strategy.start(grid=grid, initial_arrays=_record(_initial_arrays()),
                                            num_rounds=ROUNDS, timeout=120,
