@@ -21,27 +21,19 @@ registry records files by path and sha256; it does not keep copies of the weight
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any, Mapping
 
 
 from .._files import check_input
+from ..data.checksums import file_digest
 from ..exceptions import DataError
 from .hashing import canonical_json
 from .ledger import Ledger, LedgerError, loads
 
 __all__ = ["register_model", "record_gate", "promote", "rollback", "list_models", "production_model",
            "get_model", "find_model", "released_model"]
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def register_model(ledger: Ledger, path: str | os.PathLike, *, run_id: str | None = None,
@@ -77,7 +69,7 @@ def register_model(ledger: Ledger, path: str | os.PathLike, *, run_id: str | Non
                         f"its card has no provenance to record")
     card_dict = card.to_dict()
     return ledger.append("models", path=str(Path(path).resolve()), weights_sha256=card.weights_sha256,
-                         file_sha256=_file_sha256(path), run_id=run_id,
+                         file_sha256=file_digest(path), run_id=run_id,
                          metrics_json=canonical_json(dict(metrics if metrics is not None else card.metrics)),
                          card_json=canonical_json(card_dict))
 
@@ -85,7 +77,7 @@ def register_model(ledger: Ledger, path: str | os.PathLike, *, run_id: str | Non
 def find_model(ledger: Ledger, path: str | os.PathLike) -> dict[str, Any] | None:
     """The latest ``models`` row for the file at ``path`` (matched by the file's sha256, so a
     moved file is found and a changed one is not), or None."""
-    sha = _file_sha256(check_input(path, "MODEL"))
+    sha = file_digest(check_input(path, "MODEL"))
     t = ledger.tables["models"]
     rows = ledger.rows("models", where=t.c.file_sha256 == sha, limit=1, newest_first=True)
     return rows[0] if rows else None

@@ -135,6 +135,9 @@ class QuarantineRound:
     decisions : list of dict
         ``{"kind", "subject", "reason", "samples"}`` per change of state (and per quarantine of
         new samples), in the order taken.
+    groups : list of set of str
+        The sybil-like groups found this round (with the policy's thresholds), whether or not the
+        policy rejects them.
     """
 
     admitted: np.ndarray
@@ -143,6 +146,7 @@ class QuarantineRound:
     dropped: np.ndarray
     status: dict[str, str] = field(default_factory=dict)
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    groups: list[set[str]] = field(default_factory=list)
 
 
 class Quarantine:
@@ -177,12 +181,9 @@ class Quarantine:
             raise DataError(f"sample_ids must be {ids.size} integer ids, one per contributor entry")
         samples = samples.astype(np.int64)
         p = self.policy
-        sybils: dict[str, int] = {}
-        if p.reject_sybils:
-            for g in book.sybil_groups(min_disagreement=p.sybil_min_disagreement,
-                                       min_similarity=p.sybil_min_similarity):
-                for c in g:
-                    sybils[c] = len(g)
+        groups = book.sybil_groups(min_disagreement=p.sybil_min_disagreement,
+                                   min_similarity=p.sybil_min_similarity)
+        sybils: dict[str, int] = {c: len(g) for g in groups for c in g} if p.reject_sybils else {}
         reps = book.reputation(sorted(set(ids.tolist()) | set(self.held_) | set(self.status_)))
         decisions: list[dict[str, Any]] = []
         new_status: dict[str, str] = {}
@@ -232,7 +233,7 @@ class Quarantine:
         return QuarantineRound(admitted=np.concatenate([admit_now, np.asarray(released, dtype=np.int64)]),
                                held=hold_now, released=np.asarray(released, dtype=np.int64),
                                dropped=np.concatenate([drop_now, np.asarray(dropped, dtype=np.int64)]),
-                               status=dict(self.status_), decisions=decisions)
+                               status=dict(self.status_), decisions=decisions, groups=groups)
 
     @property
     def n_held(self) -> int:

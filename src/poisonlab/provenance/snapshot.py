@@ -73,14 +73,10 @@ class Chunk:
 
 def file_state(path: Path) -> tuple[int, int, str]:
     """``(size, mtime_ns, sha256)`` of ``path``."""
-    import hashlib
+    from ..data.checksums import file_digest
 
     st = os.stat(path)
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return st.st_size, st.st_mtime_ns, h.hexdigest()
+    return st.st_size, st.st_mtime_ns, file_digest(path)
 
 
 def _labels_text(y: np.ndarray, where: str) -> list[str]:

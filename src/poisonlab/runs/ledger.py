@@ -51,7 +51,8 @@ def released_baseline(target: str) -> Path | None:
     since it was registered is refused: the baseline must be what was released."""
     from ..exceptions import DataError
     from ..provenance.ledger import Ledger
-    from ..provenance.models import _file_sha256, released_model
+    from ..data.checksums import file_digest
+    from ..provenance.models import released_model
 
     with Ledger.open(target) as led:
         row = released_model(led)
@@ -60,7 +61,7 @@ def released_baseline(target: str) -> Path | None:
     path = Path(row["path"])
     if not path.is_file():
         raise DataError(f"the released model {path} (model {row['id']} in the ledger) is gone; pass --baseline")
-    if _file_sha256(path) != row["file_sha256"]:
+    if file_digest(path) != row["file_sha256"]:
         raise DataError(f"the released model {path} (model {row['id']}) changed since it was registered "
                         f"(sha256 differs); pass --baseline")
     return path

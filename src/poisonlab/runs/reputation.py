@@ -77,7 +77,7 @@ def assess_contributors(labels: Any, contributors: Any, trusted_pred: Any, *, n_
         Contributors vouched for from the start.
     policy : QuarantinePolicy, optional
     """
-    from ..provenance.quarantine import Quarantine, QuarantinePolicy
+    from ..provenance.quarantine import Quarantine, QuarantinePolicy, decisions_for_ledger
     from ..provenance.reputation import ReputationBook
 
     labels = np.asarray(labels)
@@ -90,10 +90,9 @@ def assess_contributors(labels: Any, contributors: Any, trusted_pred: Any, *, n_
     book.update(contributors.tolist(), labels=labels, trusted_pred=trusted_pred, flags=flags, round=0)
     quarantine = Quarantine(policy, trusted=trusted)
     result = quarantine.step(contributors.tolist(), np.arange(len(labels)), book)
-    groups = [sorted(g) for g in book.sybil_groups(min_disagreement=policy.sybil_min_disagreement,
-                                                   min_similarity=policy.sybil_min_similarity)]
+    groups = [sorted(g) for g in result.groups]
     return ContributorAssessment(reputation=book.reputation(), status=dict(result.status), groups=groups,
-                                 decisions=[dict(d, samples=list(d["samples"])) for d in result.decisions],
+                                 decisions=decisions_for_ledger(result),
                                  held=np.asarray(result.held), dropped=np.asarray(result.dropped))
 
 

@@ -397,16 +397,14 @@ def run_retraining(train: Any, test: Any, config: RetrainingConfig | None = None
         held = np.fromiter((s for v in quarantine.held_.values() for s in v), dtype=np.int64)
         rep = book.reputation()
         honest_ids = [c for c in rep if c.startswith("honest-")]
-        groups = book.sybil_groups(min_disagreement=config.policy().sybil_min_disagreement,
-                                   min_similarity=config.policy().sybil_min_similarity)
         rec = {"round": r, **rec, "attack_admitted": int(is_attack_sample[admitted].sum()),
                "attack_held": int(is_attack_sample[held].sum()), "honest_held": int((~is_attack_sample[held]).sum()),
                "rejected": sorted(c for c, s in qr.status.items() if s == "rejected"),
                "group_rejected": int(sum(qr.status.get(c) == "rejected" for c in group)),
                "honest_rejected": int(sum(qr.status.get(c) == "rejected" for c in honest_ids)),
-               "group_reputation": float(np.mean([rep[c]["mean"] for c in group])),
+               "group_reputation": float(np.mean([rep[c]["mean"] for c in sorted(group)])),  # one order in any process
                "honest_reputation": float(np.mean([rep[c]["mean"] for c in honest_ids])),
-               "sybil_groups": [sorted(g) for g in groups]}
+               "sybil_groups": [sorted(g) for g in qr.groups]}
         arms["defended"].append(rec)
         on_round("defended", rec)
 

@@ -40,19 +40,24 @@ def _check_path(path: Path, what: str) -> None:
         raise DataError(f"{what} {path} does not exist")
 
 
+def _signer(private_key: Path, password: str | None):
+    """model-signing's signing configuration for an elliptic-curve private key (PEM)."""
+    from model_signing import signing
+
+    try:
+        return signing.Config().use_elliptic_key_signer(private_key=private_key, password=password)
+    except Exception as exc:  # noqa: BLE001 - cryptography raises several types for a bad key
+        raise SignatureError(f"cannot use {private_key} as an elliptic-curve private key (PEM): "
+                             f"{_first_line(exc)}") from exc
+
+
 def check_private_key(private_key: str | os.PathLike, *, password: str | None = None) -> None:
     """Refuse, before any work, a private key :func:`sign_model` could not use (missing, not
     PEM, not elliptic-curve): a command that signs at its end must not fail there after
     writing its other outputs."""
-    from model_signing import signing
-
     private_key = Path(private_key)
     _check_path(private_key, "private key")
-    try:
-        signing.Config().use_elliptic_key_signer(private_key=private_key, password=password)
-    except Exception as exc:  # noqa: BLE001 - cryptography raises several types for a bad key
-        raise SignatureError(f"cannot use {private_key} as an elliptic-curve private key (PEM): "
-                             f"{_first_line(exc)}") from exc
+    _signer(private_key, password)
 
 
 def sign_model(model_path: str | os.PathLike, private_key: str | os.PathLike, *,
@@ -90,18 +95,12 @@ def sign_model(model_path: str | os.PathLike, private_key: str | os.PathLike, *,
     ...
     poisonlab.runs.signing.SignatureError: m.bin does not match its signature m.sig: ...
     """
-    from model_signing import signing
-
     model_path, private_key = Path(model_path), Path(private_key)
     _check_path(model_path, "model")
     _check_path(private_key, "private key")
     with tempfile.TemporaryDirectory(prefix="poisonlab-sign-") as tmp:
         out = Path(tmp) / "model.sig"
-        try:
-            config = signing.Config().use_elliptic_key_signer(private_key=private_key, password=password)
-        except Exception as exc:  # noqa: BLE001 - cryptography raises several types for a bad key
-            raise SignatureError(f"cannot use {private_key} as an elliptic-curve private key (PEM): "
-                                 f"{_first_line(exc)}") from exc
+        config = _signer(private_key, password)
         try:
             config.sign(model_path, out)
         except OSError as exc:
