@@ -101,6 +101,9 @@ def test_pool_backend_gives_the_local_record(tmp_path):
     pool = Runner(backend="pool", workers=2, cache_dir=tmp_path).run(s)
     assert pool["fingerprint"] == local["fingerprint"]
     assert pool["results"] == local["results"]
+    # one slot: the calling process alone, no worker spawned
+    alone = Runner(backend="pool", workers=1, cache_dir=tmp_path / "alone").run(s)
+    assert alone["fingerprint"] == local["fingerprint"]
 
 
 def test_ray_backend_gives_the_local_record(tmp_path):

@@ -149,7 +149,7 @@ def render_record(record: dict[str, Any]) -> None:
 def run(
     scenario: Path = typer.Argument(..., help="Scenario file (.yaml, .yml or .json); see examples/."),
     backend: str = typer.Option("local", help="local (this process), pool (local processes) or ray."),
-    workers: Optional[int] = typer.Option(None, min=1, help="Workers for pool and ray (default: CPUs)."),
+    workers: Optional[int] = typer.Option(None, min=1, help="pool: slots, the calling process plus N-1 spawned workers; ray: workers (default: CPUs)."),
     out_dir: Optional[Path] = typer.Option(None, help="Where record.json and the cache go "
                                            "(default: poisonlab-out/runs/<scenario name>)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute every cell (the cache is "

@@ -8,7 +8,8 @@ one task, so that a grid over detectors trains each poisoned model once.
 Backends (the same scenario gives the same record on each, at a fixed thread count):
 
 * ``"local"`` -- in this process, cell after cell; events reach the subscribers as they happen;
-* ``"pool"`` -- a local process pool (``spawn``ed workers, ``workers`` of them);
+* ``"pool"`` -- ``workers`` slots on this machine: the calling process (one thread, already warm)
+  and ``workers - 1`` ``spawn``ed worker processes, each taking the next group of cells when free;
 * ``"ray"`` -- Ray (``pip install 'poisonlab[ray]'``): a local Ray instance, or the cluster
   ``ray.init`` finds (``RAY_ADDRESS``).
 
@@ -149,25 +150,49 @@ class Runner:
                 done(i, result, time.perf_counter() - t)
 
     def _run_pool(self, work, total, done) -> None:
+        """Run the groups on ``workers`` slots: the calling process (in a thread, warm: torch and
+        the data are already loaded) and ``workers - 1`` spawned processes, each taking the next
+        group when it is free (most groups first go to whichever slot frees up)."""
         import multiprocessing
         import os
-        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+        from collections import deque
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 
         workers = self.workers or os.cpu_count() or 1
+        n_procs = min(workers - 1, len(work) - 1)
         cache = str(self.cache_dir) if self.cache_dir else None
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, len(work)), mp_context=ctx) as pool:
-            futures = {}
-            for group in work:
-                for i, key, cell in group:
-                    self.emit(CellStarted(label=cell["name"], cell=key, index=i, total=total))
-                futures[pool.submit(run_group, group, cache, self.data_dir)] = group
-            pending = set(futures)
+        queue = deque(work)
+        caller = ThreadPoolExecutor(max_workers=1, thread_name_prefix="poisonlab-cell")
+        procs = (ProcessPoolExecutor(max_workers=n_procs, mp_context=multiprocessing.get_context("spawn"))
+                 if n_procs > 0 else None)
+        pending: dict[Any, Any] = {}
+
+        def submit(executor) -> None:
+            group = queue.popleft()
+            for i, key, cell in group:
+                self.emit(CellStarted(label=cell["name"], cell=key, index=i, total=total))
+            pending[executor.submit(run_group, group, cache, self.data_dir)] = executor
+
+        def fill() -> None:
+            if queue and caller not in pending.values():
+                submit(caller)
+            while queue and procs is not None and sum(e is procs for e in pending.values()) < n_procs:
+                submit(procs)
+
+        try:
+            fill()
             while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
                 for fut in finished:
+                    del pending[fut]
                     for i, result, seconds in fut.result():
                         done(i, result, seconds)
+                fill()
+        finally:
+            queue.clear()
+            caller.shutdown(wait=True, cancel_futures=True)
+            if procs is not None:
+                procs.shutdown(wait=True, cancel_futures=True)
 
     def _run_ray(self, work, total, done) -> None:
         try:
