@@ -111,6 +111,34 @@ def test_fedsgd_worker_momentum_carries_across_rounds():
     torch.testing.assert_close(bufs, 0.9 * g1 + g2, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("mode", ["fedavg", "fedsgd"])
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_updates_written_into_a_float64_out_are_the_float32_updates_exactly(mode, momentum):
+    # the simulator's fast path: the updates go straight into the float64 array the aggregator
+    # reads; they must be the float32 updates, widened (bit for bit), momentum buffers included
+    fm, g, X, y, members = _setup()
+    kw = dict(mode=mode, epochs=2, batch_size=4, lr=0.1, momentum=momentum, seed=5, round=2)
+    bufs32, bufs64 = torch.ones(len(IDS), fm.n_params), torch.ones(len(IDS), fm.n_params)
+    ref = local_updates(fm, g, X, y, members, IDS, momentum_buffers=bufs32, **kw)
+    out = np.full((len(IDS), fm.n_params), np.nan)
+    got = local_updates(fm, g, X, y, members, IDS, momentum_buffers=bufs64, out=out, **kw)
+    assert ref.dtype == torch.float32 and np.shares_memory(got.numpy(), out)
+    np.testing.assert_array_equal(out, ref.double().numpy())
+    assert torch.equal(bufs32, bufs64)
+    with pytest.raises(InvalidParameterError, match="out must be"):
+        local_updates(fm, g, X, y, members, IDS, out=np.zeros((2, fm.n_params)), **kw)
+
+
+def test_client_orders_pad_unequal_clients_after_their_own_positions():
+    sizes, ids = np.array([5, 2, 4]), np.array([3, 1, 7])
+    full = client_orders(sizes, ids, 9, 1, 6)
+    for j, n in enumerate(sizes):
+        assert sorted(full[j][:n].tolist()) == list(range(n)) and (full[j][n:] == -1).all()
+    np.testing.assert_array_equal(client_orders(sizes, ids, 9, 1, 6, first=3), full[:, :3])
+    # a client's order does not depend on the stack's width (the padding)
+    np.testing.assert_array_equal(client_orders(sizes[:1], ids[:1], 9, 1, 5), full[:1, :5])
+
+
 def test_flat_model_round_trips_parameters():
     fm, g, *_ = _setup()
     m = fm.module(g + 1.0)

@@ -362,6 +362,35 @@ def test_fltrust_style_rules_get_the_servers_update_and_client_ids():
     assert only.accuracy > 0.8
 
 
+class KeepRefs(BaseAggregator):
+    """FedAvg that keeps the arrays it was given (no copies) and a snapshot of their values."""
+
+    accepts = ("server_update",)
+    _parameter_constraints: dict = {}
+
+    def __init__(self):
+        pass
+
+    def _aggregate(self, U, w, **context):
+        kept = (U, context.get("server_update"))
+        self.__dict__.setdefault("kept_", []).append((kept, tuple(None if a is None else a.copy() for a in kept)))
+        return w @ U, w.copy()
+
+
+@pytest.mark.parametrize("mode", ["fedavg", "fedsgd"])
+def test_arrays_an_aggregator_keeps_are_never_overwritten_by_later_rounds(mode):
+    # the round's updates are written in place into a fresh float64 array each round: an
+    # aggregator keeping references (not copies) must still see what it was given
+    clients, test = blobs(n_clients=4)
+    server = blobs(n_clients=5)[0][4]
+    res = run_federation(small, clients, test, aggregator=KeepRefs(), server_data=server,
+                         config=FederationConfig(rounds=4, mode=mode, batch_size=8), random_state=0)
+    assert len(res.aggregator.kept_) == 4
+    for (U, srv), (U0, srv0) in res.aggregator.kept_:
+        assert U.dtype == np.float64 and np.array_equal(U, U0) and np.array_equal(srv, srv0)
+        assert not np.shares_memory(U, srv)
+
+
 # --- bad inputs --------------------------------------------------------------------------------
 
 def _run(**kw):

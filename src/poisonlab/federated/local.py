@@ -121,6 +121,20 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
         return z ^ (z >> np.uint64(31))
 
 
+def _splitmix64_inplace(z: np.ndarray) -> np.ndarray:
+    """:func:`_splitmix64` of a uint64 array, computed in ``z`` itself (the same operations, with
+    one scratch array instead of a temporary per operation); returns ``z``."""
+    t = np.empty_like(z)
+    z += np.uint64(0x9E3779B97F4A7C15)
+    for shift, mult in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+        np.right_shift(z, np.uint64(shift), out=t)
+        z ^= t
+        z *= np.uint64(mult)
+    np.right_shift(z, np.uint64(31), out=t)
+    z ^= t
+    return z
+
+
 def client_orders(sizes: np.ndarray, ids: np.ndarray, seed: int, key: int, width: int,
                   first: int | None = None) -> np.ndarray:
     """Each client's sample order (local positions, -1 padding) for one epoch: ``(a, width)``.
@@ -139,25 +153,70 @@ def client_orders(sizes: np.ndarray, ids: np.ndarray, seed: int, key: int, width
     True
     """
     sizes = np.asarray(sizes, dtype=np.int64)
-    pos = np.arange(width, dtype=np.int64)[None, :]
-    rows = np.where(pos < sizes[:, None], pos, -1)
+    pos = np.arange(width, dtype=np.int64)
     base = _splitmix64(_splitmix64(_splitmix64(np.uint64(int(seed) & (2**64 - 1)))
                                    ^ np.asarray(ids, dtype=np.int64).astype(np.uint64))[:, None]
                        ^ np.uint64(int(key) & (2**64 - 1)))
-    keys = _splitmix64(base ^ rows.astype(np.uint64))
-    keys[rows < 0] = np.iinfo(np.uint64).max           # padding last
+    keys = _splitmix64_inplace(base ^ pos.astype(np.uint64)[None, :])   # one (a, width) array
+    padding = pos[None, :] >= sizes[:, None] if len(sizes) and sizes.min() < width else None
+    if padding is not None:
+        keys[padding] = np.iinfo(np.uint64).max        # padding last
     if first is not None and first < width:
         part = np.argpartition(keys, first - 1, axis=1)[:, :first]
-        pos_ = np.take_along_axis(part, np.argsort(np.take_along_axis(keys, part, axis=1), axis=1,
-                                                   kind="stable"), axis=1)
-        return np.take_along_axis(rows, pos_, axis=1)
-    return np.take_along_axis(rows, np.argsort(keys, axis=1, kind="stable"), axis=1)
+        order = np.take_along_axis(part, np.argsort(np.take_along_axis(keys, part, axis=1), axis=1,
+                                                    kind="stable"), axis=1)
+    else:
+        order = np.argsort(keys, axis=1, kind="stable")
+    # a sorted column is a local position; padding positions read -1
+    return order if padding is None else np.where(order < sizes[:, None], order, -1)
+
+
+def _batch_rows(members: Sequence[np.ndarray], order: np.ndarray, n_cols: int) -> np.ndarray:
+    """Global rows of the clients' sorted slots: ``members[j][order[j, c]]``, -1 where ``order``
+    is -1 (padding) and in the columns beyond ``order``'s, up to ``n_cols``."""
+    lens = np.array([len(m) for m in members], dtype=np.int64)
+    starts = np.cumsum(lens) - lens                 # client j's first entry in the concatenation
+    glob = np.full((len(members), max(n_cols, order.shape[1])), -1, dtype=np.int64)
+    cols = glob[:, :order.shape[1]]
+    cols[...] = np.concatenate(members)[starts[:, None] + np.maximum(order, 0)]
+    cols[order < 0] = -1
+    return glob
+
+
+def _stack_gradients(model: FlatModel, fwd: Any, flat: torch.Tensor, X2: torch.Tensor,
+                     x_shape: tuple, y: torch.Tensor, idx: torch.Tensor) -> tuple[dict, tuple]:
+    """One step's gradients of the stack ``flat`` (a, n_params) on the batches ``idx`` (a, B) of
+    global rows (-1: an empty slot, weight 0): each client's block is the gradient of its own
+    mean loss over its real slots. Returns the per-layer views of ``flat`` and the gradients."""
+    a, B = idx.shape
+    w = (idx >= 0)
+    flat_idx = idx.clamp(min=0).reshape(-1)
+    xb = X2.index_select(0, flat_idx).view(a, B, *x_shape)
+    yb = y.index_select(0, flat_idx).view(a, B)
+    # per-layer leaves sharing the stack's storage: the gradient comes per layer, with no
+    # zero-filled (a, n_params) buffer per slice
+    views = model.views(flat)
+    leaves = {n: v.detach().requires_grad_(True) for n, v in views.items()}
+    losses = nn.functional.cross_entropy(fwd(leaves, xb).reshape(a * B, -1), yb.reshape(-1),
+                                         reduction="none").reshape(a, B)
+    wf = w.to(losses.dtype)
+    per_client = (losses * wf).sum(1) / wf.sum(1)   # each client's mean over its real slots
+    return views, torch.autograd.grad(per_client.sum(), list(leaves.values()))
+
+
+def _check_out(out: Any, shape: tuple[int, int]) -> torch.Tensor:
+    """``out`` as a floating tensor of ``shape`` (a numpy array is wrapped, not copied)."""
+    t = torch.from_numpy(out) if isinstance(out, np.ndarray) else out
+    if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape or not t.is_floating_point():
+        got = f"{t.dtype} {tuple(t.shape)}" if isinstance(t, torch.Tensor) else type(out).__name__
+        raise InvalidParameterError(f"out must be a float tensor or array of shape {shape}; got {got}")
+    return t
 
 
 def local_updates(model: FlatModel, global_flat: torch.Tensor, X: torch.Tensor, y: torch.Tensor,
                   members: Sequence[np.ndarray], ids: Sequence[int], *, mode: str, epochs: int,
                   batch_size: int, lr: float, momentum: float, seed: int, round: int,
-                  momentum_buffers: torch.Tensor | None = None) -> torch.Tensor:
+                  momentum_buffers: torch.Tensor | None = None, out: Any = None) -> torch.Tensor:
     """The updates of clients ``ids`` training from ``global_flat`` on ``X[members[j]]``.
 
     Parameters
@@ -183,14 +242,19 @@ def local_updates(model: FlatModel, global_flat: torch.Tensor, X: torch.Tensor, 
         Key the batch orders (with the client ids).
     momentum_buffers : Tensor of shape (len(ids), n_params), optional
         "fedsgd" with momentum: the clients' buffers, updated in place.
+    out : Tensor or ndarray of shape (len(ids), n_params), optional
+        Where to write the updates (float32 or float64; a float64 ``out`` holds the float32
+        updates exactly, so the caller needs no separate conversion).
 
     Returns
     -------
-    Tensor of shape (len(ids), n_params), float32, rows in the order of ``ids``.
+    Tensor of shape (len(ids), n_params), rows in the order of ``ids``: float32; with ``out``,
+    ``out`` itself (a numpy ``out`` as a tensor sharing its memory).
     """
     from torch.func import functional_call, vmap
 
     a_all = len(ids)
+    target = None if out is None else _check_out(out, (a_all, model.n_params))
     sizes_in = np.array([len(m) for m in members], dtype=np.int64)
     # largest first: the clients with a batch left at step s are a prefix (views, no copies);
     # in "fedsgd" every client takes its one step, so no order is needed
@@ -201,6 +265,7 @@ def local_updates(model: FlatModel, global_flat: torch.Tensor, X: torch.Tensor, 
     ids_r = np.asarray(ids, dtype=np.int64)[rank]
     members_r = [np.asarray(members[j], dtype=np.int64) for j in rank]
     B = int(batch_size)
+    lr = float(lr)
     base = model.template
     shared = model.shared
 
@@ -215,68 +280,49 @@ def local_updates(model: FlatModel, global_flat: torch.Tensor, X: torch.Tensor, 
     g32 = global_flat.detach().to(torch.float32)
     if fedsgd:
         # every client's one gradient is taken at the global parameters: a stride-0 stack (no
-        # copy); the updates -lr * step are written to `out`
+        # copy); the updates -lr * step are written to `out` (the caller's, or a new one)
         flat = g32.expand(a_all, -1)
-        out = torch.empty(a_all, model.n_params)
-        n_steps, n_epochs = 1, 1
+        out = target if target is not None else torch.empty(a_all, model.n_params)
+        n_epochs = 1
         used = np.minimum(sizes, B)
     else:
         flat = g32.expand(a_all, -1).clone()
-        n_steps, n_epochs = None, int(epochs)
+        n_epochs = int(epochs)
         used = sizes
     width = int(sizes.max())
+    steps = 1 if fedsgd else math.ceil(width / B)
     buf = None
     if momentum:
         if fedsgd and momentum_buffers is not None:
             buf = momentum_buffers                          # updated in place (rank is identity)
         else:
             buf = torch.zeros(a_all, model.n_params)
-    # global row of each (client, local position); -1 beyond the client's size
-    lookup = np.full((a_all, width), -1, dtype=np.int64)
-    for j, m in enumerate(members_r):
-        lookup[j, :len(m)] = m
     for e in range(n_epochs):
         key = (int(round) - 1) * n_epochs + e
-        order = client_orders(sizes, ids_r, seed, key, width, first=B if mode == "fedsgd" else None)
-        glob = np.take_along_axis(lookup, np.maximum(order, 0), axis=1)
-        glob[order < 0] = -1
-        steps = n_steps if n_steps is not None else math.ceil(width / B)
-        pad = steps * B - glob.shape[1]
-        if pad > 0:
-            glob = np.concatenate([glob, np.full((a_all, pad), -1, dtype=np.int64)], axis=1)
-        glob_t = torch.from_numpy(glob)
+        order = client_orders(sizes, ids_r, seed, key, width, first=B if fedsgd else None)
+        glob_t = torch.from_numpy(_batch_rows(members_r, order, steps * B))
         for s in range(steps):
             a = int((used > s * B).sum())           # clients with a batch left: a prefix
-            idx = glob_t[:a, s * B:(s + 1) * B]
-            w = (idx >= 0)
-            safe = idx.clamp(min=0)
-            flat_idx = safe.reshape(-1)
-            xb = X2.index_select(0, flat_idx).view(a, B, *X.shape[1:])
-            yb = y.index_select(0, flat_idx).view(a, B)
-            # per-layer leaves sharing the stack's storage: the gradient comes per layer, with no
-            # zero-filled (a, n_params) buffer per slice
-            views = model.views(flat[:a])
-            leaves = {n: v.detach().requires_grad_(True) for n, v in views.items()}
-            losses = nn.functional.cross_entropy(fwd(leaves, xb).reshape(a * B, -1), yb.reshape(-1),
-                                                 reduction="none").reshape(a, B)
-            wf = w.to(losses.dtype)
-            per_client = (losses * wf).sum(1) / wf.sum(1)   # each client's mean over its real slots
-            grads = torch.autograd.grad(per_client.sum(), list(leaves.values()))
+            views, grads = _stack_gradients(model, fwd, flat[:a], X2, X.shape[1:], y,
+                                            glob_t[:a, s * B:(s + 1) * B])
             with torch.no_grad():
                 bufs = model.views(buf[:a]) if buf is not None else None
                 outs = model.views(out[:a]) if fedsgd else None
                 for (n, v), g in zip(views.items(), grads):
                     if bufs is not None:
                         g = bufs[n].mul_(momentum).add_(g)
-                    if fedsgd:                  # one step: the update is exactly -lr * step
-                        torch.mul(g, -float(lr), out=outs[n])
+                    if fedsgd:
+                        # one step: the update is exactly -lr * step, rounded to float32 (in
+                        # place on the fresh gradient, in its own memory order), then written out
+                        outs[n].copy_(g.mul(-lr) if bufs is not None else g.mul_(-lr))
                     else:
-                        v.add_(g, alpha=-float(lr))
+                        v.add_(g, alpha=-lr)
     if fedsgd:
         return out
+    upd = flat.sub_(g32)
     if not identity:
-        flat = flat[torch.from_numpy(np.argsort(rank))]
-    return flat.sub_(g32)
+        upd = upd[torch.from_numpy(np.argsort(rank))]
+    return upd if target is None else target.copy_(upd)
 
 
 __all__ = ["FlatModel", "SERVER_ID", "check_stackable", "client_orders", "local_updates"]

@@ -359,6 +359,16 @@ def poison_clients(clients: Sequence[Any], malicious: Sequence[int],
 
 # --- the simulation --------------------------------------------------------------------------
 
+def _detection_scores(excluded: np.ndarray, is_mal: np.ndarray) -> tuple[float | None, float | None]:
+    """Precision and recall of the exclusions (bool per participant) against the true malicious
+    participants: precision None when nobody was excluded, recall None without malicious ones."""
+    n_mal = int(is_mal.sum())
+    tp = int((excluded & is_mal).sum())
+    precision = tp / int(excluded.sum()) if excluded.any() else None
+    recall = tp / n_mal if n_mal else None
+    return precision, recall
+
+
 def run_federation(model_factory: Any, clients: Sequence[Any], test: Any, *, aggregator: BaseAggregator,
                    config: FederationConfig | None = None, malicious: Sequence[int] = (),
                    update_attack: BaseUpdateAttack | None = None, backdoor_test: Any = None,
@@ -521,21 +531,25 @@ def run_federation(model_factory: Any, clients: Sequence[Any], test: Any, *, agg
         momentum_bufs = torch.zeros(n + 1, fm.n_params)         # row n: the server
     weighting = cfg.weighting or ("samples" if cfg.mode == "fedavg" else "uniform")
 
-    def train(ids: list[int], row_sets: list[np.ndarray], slots: list[int], rnd: int) -> torch.Tensor:
-        out = []
+    def train(ids: list[int], row_sets: list[np.ndarray], slots: list[int], rnd: int) -> np.ndarray:
+        """The updates of clients ``ids`` this round, float64 ``(len(ids), n_params)``: the
+        float32 updates, written by the local training straight into the array the aggregator
+        reads (no float32 copy, no conversion pass)."""
+        out = np.empty((len(ids), fm.n_params))
+        out_t = torch.from_numpy(out)
         for c0 in range(0, len(ids), cfg.clients_per_chunk):
             c1 = min(len(ids), c0 + cfg.clients_per_chunk)
             buf = None
             if momentum_bufs is not None:
                 sl = torch.as_tensor(slots[c0:c1])
                 buf = momentum_bufs[sl]
-            out.append(local_updates(fm, global_flat, X_all, y_all, row_sets[c0:c1], ids[c0:c1],
-                                     mode=cfg.mode, epochs=cfg.local_epochs, batch_size=cfg.batch_size,
-                                     lr=cfg.lr, momentum=cfg.momentum, seed=order_seed, round=rnd,
-                                     momentum_buffers=buf))
+            local_updates(fm, global_flat, X_all, y_all, row_sets[c0:c1], ids[c0:c1],
+                          mode=cfg.mode, epochs=cfg.local_epochs, batch_size=cfg.batch_size,
+                          lr=cfg.lr, momentum=cfg.momentum, seed=order_seed, round=rnd,
+                          momentum_buffers=buf, out=out_t[c0:c1])
             if buf is not None:
                 momentum_bufs[sl] = buf
-        return out[0] if len(out) == 1 else torch.cat(out)
+        return out
 
     def evaluate(rnd: int) -> tuple[float | None, float | None]:
         if rnd % cfg.eval_every and rnd != cfg.rounds:
@@ -546,22 +560,9 @@ def run_federation(model_factory: Any, clients: Sequence[Any], test: Any, *, agg
             bda = float((fm.predict(global_flat, bd_t[0]) == bd_t[1]).double().mean())
         return acc, bda
 
-    history: list[RoundResult] = []
-    for rnd in range(1, cfg.rounds + 1):
-        t0 = time.perf_counter()
-        selected = np.sort(rng.choice(n, size=m, replace=False)) if m < n else np.arange(n)
-        gone = rng.random(len(selected)) < cfg.dropout
-        part = selected[~gone]
-        dropped = tuple(int(k) for k in selected[gone])
-        if part.size == 0:
-            acc, bda = evaluate(rnd)
-            res = RoundResult(rnd, tuple(int(k) for k in selected), dropped, (), (), (), (), acc, bda,
-                              None, None, None, time.perf_counter() - t0, skipped=True)
-            history.append(res)
-            if on_round is not None:
-                on_round(res)
-            continue
-        is_mal = np.array([int(k) in mal_set for k in part], dtype=bool)
+    def aggregate_round(rnd: int, part: np.ndarray, is_mal: np.ndarray) -> np.ndarray:
+        """The aggregate of round ``rnd``: the participants' updates (the malicious ones crafted
+        by ``update_attack``) combined by ``agg``."""
         ids = [int(k) for k in part]
         row_sets = [rows[k] for k in ids]
         slots = list(ids)
@@ -570,7 +571,7 @@ def run_federation(model_factory: Any, clients: Sequence[Any], test: Any, *, agg
             row_sets.append(rows[n])
             slots.append(n)
         upd = train(ids, row_sets, slots, rnd)
-        U = upd[:len(part)].double().numpy()
+        U = upd[:len(part)]
         if update_attack is not None and is_mal.any():
             honest = None
             if update_attack.knowledge == "honest":
@@ -586,32 +587,55 @@ def run_federation(model_factory: Any, clients: Sequence[Any], test: Any, *, agg
         weights = (sizes[part].astype(np.float64) if weighting == "samples" else np.ones(len(part)))
         ctx: dict[str, Any] = {}
         if use_server:
-            ctx["server_update"] = upd[-1].double().numpy()
+            ctx["server_update"] = upd[-1].copy()  # its own array: keeping it keeps no round buffer
         if "client_ids" in wanted:
             ctx["client_ids"] = part.copy()
-        aggregate = agg.aggregate(U, weights, **ctx)
+        return agg.aggregate(U, weights, **ctx)
+
+    def apply_aggregate(rnd: int, aggregate: np.ndarray) -> None:
+        """``global += server_lr * aggregate`` in float32, refused if the result is not finite."""
+        nonlocal global_flat
         step = torch.as_tensor(aggregate * cfg.server_lr, dtype=torch.float32)
         new_flat = global_flat + step
         if not bool(torch.isfinite(new_flat).all()):
             raise DataError(f"round {rnd}: the aggregated update (norm {float(np.linalg.norm(aggregate)):.3g}) "
                             "makes the global model non-finite in float32; refusing to apply it")
         global_flat = new_flat
+
+    def play_round(rnd: int) -> RoundResult:
+        """One round: sampling, dropout, training, attack, aggregation, the global step and the
+        evaluation. Its large arrays (the updates, ``(participants, n_params)`` float64) are
+        locals of this call, freed before the next round allocates its own, which then reuse
+        the same memory: one set of buffers instead of two alternating (a smaller working set,
+        measurably faster per round)."""
+        t0 = time.perf_counter()
+        selected = np.sort(rng.choice(n, size=m, replace=False)) if m < n else np.arange(n)
+        gone = rng.random(len(selected)) < cfg.dropout
+        part = selected[~gone]
+        dropped = tuple(int(k) for k in selected[gone])
+        if part.size == 0:
+            acc, bda = evaluate(rnd)
+            return RoundResult(rnd, tuple(int(k) for k in selected), dropped, (), (), (), (), acc, bda,
+                               None, None, None, time.perf_counter() - t0, skipped=True)
+        is_mal = np.array([int(k) in mal_set for k in part], dtype=bool)
+        aggregate = aggregate_round(rnd, part, is_mal)
+        apply_aggregate(rnd, aggregate)
         excluded_mask = np.asarray(agg.excluded_, dtype=bool)
-        excluded = part[excluded_mask]
-        n_mal = int(is_mal.sum())
-        tp = int((excluded_mask & is_mal).sum())
-        precision = tp / int(excluded_mask.sum()) if excluded_mask.any() else None
-        recall = tp / n_mal if n_mal else None
+        precision, recall = _detection_scores(excluded_mask, is_mal)
         acc, bda = evaluate(rnd)
-        res = RoundResult(
+        return RoundResult(
             round=rnd, selected=tuple(int(k) for k in selected), dropped=dropped,
             participants=tuple(int(k) for k in part), malicious=tuple(int(k) for k in part[is_mal]),
-            excluded=tuple(int(k) for k in excluded), weights=tuple(float(w) for w in agg.weights_),
+            excluded=tuple(int(k) for k in part[excluded_mask]),
+            weights=tuple(float(w) for w in agg.weights_),
             accuracy=acc, backdoor_accuracy=bda, precision=precision, recall=recall,
             update_norm=float(np.linalg.norm(aggregate)), seconds=time.perf_counter() - t0)
-        history.append(res)
+
+    history: list[RoundResult] = []
+    for rnd in range(1, cfg.rounds + 1):
+        history.append(play_round(rnd))
         if on_round is not None:
-            on_round(res)
+            on_round(history[-1])
     last = history[-1]
     return FederationResult(
         history=tuple(history), params=global_flat.numpy().copy(), initial_params=initial,
