@@ -219,3 +219,15 @@ def test_all_subsets_empty_leaves_the_initial_weights():
     torch.random.default_generator.manual_seed(model_seed(CFG.seed, 1))
     ref.reset_parameters()
     assert torch.equal(stack.params["weight"][1], ref.weight.detach())
+
+
+@pytest.mark.parametrize("factory", [_linear, _mlp])
+def test_the_chunking_does_not_change_any_weight(factory):
+    # benchmarks and trainers pick models_per_chunk for speed only: the weights are bit-identical
+    X, y = _data(n=120)
+    members = members_from_groups(np.arange(120) % 12, 12)
+    whole = train_many(factory, X, y, members, config=CFG, models_per_chunk=12)
+    for chunk in (1, 5):
+        parts = train_many(factory, X, y, members, config=CFG, models_per_chunk=chunk)
+        for name in whole.params:
+            assert torch.equal(whole.params[name], parts.params[name]), (name, chunk)
