@@ -231,3 +231,68 @@ def test_the_chunking_does_not_change_any_weight(factory):
         parts = train_many(factory, X, y, members, config=CFG, models_per_chunk=chunk)
         for name in whole.params:
             assert torch.equal(whole.params[name], parts.params[name]), (name, chunk)
+
+
+class _TwiceModule(nn.Module):
+    """``Sequential(first, act, middle, act, last)`` written out, with ``middle`` applied twice
+    when ``repeat``: the vmap path's reference for Sequentials that list one module twice."""
+
+    def __init__(self, first, middle, last, repeat):
+        super().__init__()
+        self.first, self.middle, self.last, self.repeat = first, middle, last, repeat
+
+    def forward(self, x):
+        x = torch.relu(self.middle(torch.relu(self.first(x))))
+        if self.repeat:
+            x = torch.relu(self.middle(x))
+        return self.last(x)
+
+
+def test_a_sequential_listing_a_module_twice_trains_every_entry():
+    # nn.Sequential runs an entry as often as it is listed (a shared activation is common); the
+    # fast path must not drop the repeats (named_children lists a module once)
+    X, y = _data(n=120, d=6)
+    members = members_from_groups(np.arange(120) % 4, 4)
+    cfg = TrainConfig(epochs=3, lr=0.05, batch_size=4, seed=1)
+
+    def shared_activation(spec):
+        act = nn.ReLU()
+        return nn.Sequential(nn.Linear(6, 8), act, nn.Linear(8, 8), act, nn.Linear(8, 2))
+
+    def shared_linear(spec):
+        mid = nn.Linear(8, 8)
+        return nn.Sequential(nn.Linear(6, 8), nn.ReLU(), mid, nn.ReLU(), mid, nn.ReLU(), nn.Linear(8, 2))
+
+    for factory, repeat in ((shared_activation, False), (shared_linear, True)):
+        got = train_many(factory, X, y, members, config=cfg)
+        ref = train_many(lambda s: _TwiceModule(nn.Linear(6, 8), nn.Linear(8, 8), nn.Linear(8, 2), repeat),
+                         X, y, members, config=cfg)
+        assert [p.shape for p in got.params.values()] == [p.shape for p in ref.params.values()]
+        for a, b in zip(got.params.values(), ref.params.values(), strict=True):
+            assert torch.equal(a, b), factory.__name__
+
+
+class _Doubled(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(6, 2)
+
+    def forward(self, x):
+        return 2 * self.lin(x)
+
+
+def test_a_linear_layer_with_a_forward_hook_trains_with_its_hook():
+    # hooks change what a layer computes: such models stay on the vmap path, which runs them
+    X, y = _data(n=120, d=6)
+    members = members_from_groups(np.arange(120) % 3, 3)
+    cfg = TrainConfig(epochs=3, lr=0.05, batch_size=4, seed=1)
+
+    def hooked(spec):
+        lin = nn.Linear(6, 2)
+        lin.register_forward_hook(lambda module, inputs, output: 2 * output)
+        return lin
+
+    got = train_many(hooked, X, y, members, config=cfg)
+    ref = train_many(lambda s: _Doubled(), X, y, members, config=cfg)
+    assert torch.equal(got.params["weight"], ref.params["lin.weight"])
+    assert torch.equal(got.params["bias"], ref.params["lin.bias"])

@@ -144,3 +144,21 @@ def test_bad_backend_and_workers():
         Runner(backend="spark")
     with pytest.raises(ValueError, match="workers must be a positive int"):
         Runner(workers=0)
+
+
+def test_an_interrupted_pool_stops_the_cell_in_the_calling_process(tmp_path):
+    # the calling process's slot runs in a thread, which cannot be interrupted: on the way out
+    # the pool tells it to stop at its next event instead of finishing a long training
+    long_first = {**TINY, "name": "stop", "seeds": [0],
+                  "sweep": {"params": {"model.train.epochs": [100000, 1]}}}
+    s = Scenario.model_validate(long_first)
+
+    def interrupt(event):
+        if isinstance(event, CellFinished) and not event.cached:  # the short cell, in the worker
+            raise KeyboardInterrupt
+
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        Runner(backend="pool", workers=2, cache_dir=tmp_path, subscribers=[interrupt]).run(s)
+    assert time.monotonic() - t0 < 120
+    assert len(list((tmp_path / "cells").glob("*.json"))) == 1  # the long cell never finished

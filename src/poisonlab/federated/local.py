@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..exceptions import InvalidParameterError
+from ..exceptions import DataError, InvalidParameterError
 from ..models.ensemble import refuse_unstackable
 
 #: Client id the server's own update (FLTrust's root data set) is keyed by.
@@ -175,6 +175,9 @@ def _batch_rows(members: Sequence[np.ndarray], order: np.ndarray, n_cols: int) -
     """Global rows of the clients' sorted slots: ``members[j][order[j, c]]``, -1 where ``order``
     is -1 (padding) and in the columns beyond ``order``'s, up to ``n_cols``."""
     lens = np.array([len(m) for m in members], dtype=np.int64)
+    if not lens.all():
+        raise DataError(f"client {int(np.flatnonzero(lens == 0)[0])} has no samples: every client "
+                        "taking a step needs at least one")
     starts = np.cumsum(lens) - lens                 # client j's first entry in the concatenation
     glob = np.full((len(members), max(n_cols, order.shape[1])), -1, dtype=np.int64)
     cols = glob[:, :order.shape[1]]
@@ -205,11 +208,13 @@ def _stack_gradients(model: FlatModel, fwd: Any, flat: torch.Tensor, X2: torch.T
 
 
 def _check_out(out: Any, shape: tuple[int, int]) -> torch.Tensor:
-    """``out`` as a floating tensor of ``shape`` (a numpy array is wrapped, not copied)."""
+    """``out`` as a float32 or float64 tensor of ``shape`` (a numpy array is wrapped, not copied)."""
     t = torch.from_numpy(out) if isinstance(out, np.ndarray) else out
-    if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape or not t.is_floating_point():
+    if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape or \
+            t.dtype not in (torch.float32, torch.float64):
         got = f"{t.dtype} {tuple(t.shape)}" if isinstance(t, torch.Tensor) else type(out).__name__
-        raise InvalidParameterError(f"out must be a float tensor or array of shape {shape}; got {got}")
+        raise InvalidParameterError(f"out must be a float32 or float64 tensor or array of shape {shape} "
+                                    f"(a narrower type would round the updates); got {got}")
     return t
 
 

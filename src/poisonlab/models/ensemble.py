@@ -9,8 +9,8 @@ a grouped convolution, a linear layer a batched matrix product). Chains of linea
 (``nn.Linear``, or an ``nn.Sequential`` of ``Linear``/``Flatten``/``ReLU``/``Identity``) skip
 ``vmap`` and call the same batched matrix products directly. Every step gathers its batches into
 one reused buffer and updates the stack with one fused-Adam call over flat views where the kernel
-allows it (same weights, bit for bit, as the ``vmap`` path and as the earlier per-model update:
-tested).
+allows it (the same weights as the ``vmap`` path and as the earlier per-model update, bit for
+bit in the tests with MKL; see :class:`_StackedLinear`).
 
 What each model sees depends on nothing but its own data
 -------------------------------------------------------
@@ -423,21 +423,38 @@ class _StackedLinear(torch.autograd.Function):
 _CHAIN_LAYERS = (nn.Flatten, nn.ReLU, nn.Identity)
 
 
+def _has_hooks(module: nn.Module) -> bool:
+    """Whether forward or backward hooks are registered on ``module``, a submodule, or globally
+    for every module (``functional_call`` runs them; the linear fast path would not)."""
+    from torch.nn.modules import module as _module
+
+    kinds = ("forward_hooks", "forward_pre_hooks", "backward_hooks", "backward_pre_hooks")
+    return (any(getattr(_module, f"_global_{k}", None) for k in kinds)
+            or any(getattr(m, f"_{k}", None) for m in module.modules() for k in kinds))
+
+
 def _linear_chain(template: nn.Module, input_ndim: int,
                   input_dtype: torch.dtype) -> list[tuple[str, nn.Module]] | None:
     """``(parameter prefix, layer)`` pairs if ``template`` is an ``nn.Linear`` or an
     ``nn.Sequential`` of ``Linear``, ``Flatten`` (default dims), ``ReLU`` and ``Identity`` layers
     with float32 parameters that all train, on float32 inputs of ``input_ndim`` dimensions
     (batch included); ``None`` for anything else (the generic ``vmap`` path). Exact types only:
-    a subclass may change ``forward``."""
+    a subclass may change ``forward``. Also ``None`` when a module has hooks (they may change what
+    it computes) or when parameters are shared (a module listed twice, tied weights): the chain
+    reads each ``Linear``'s own parameters under its own name."""
     if type(template) is nn.Linear:
         layers = [("", template)]
     elif type(template) is nn.Sequential:
-        layers = [(f"{name}.", layer) for name, layer in template.named_children()]
+        # every entry as often as it runs (named_children would list a shared module once)
+        layers = [(f"{name}.", layer) for name, layer in template._modules.items()]
     else:
         return None
     if input_dtype != torch.float32 or any(True for _ in template.buffers()) or \
             any(p.dtype != torch.float32 or not p.requires_grad for p in template.parameters()):
+        return None
+    own = [prefix + n for prefix, layer in layers if type(layer) is nn.Linear
+           for n, _ in layer.named_parameters(recurse=False)]
+    if sorted(own) != sorted(n for n, _ in template.named_parameters()) or _has_hooks(template):
         return None
     ndim = input_ndim
     for _, layer in layers:
@@ -532,7 +549,8 @@ def train_many(model_factory: Any, X: Any, y: Any, members: Sequence[Any], *,
     Cost: every epoch evaluates ``models_per_chunk x batch_size`` slots per step for
     ``ceil(max_m n_m / batch_size)`` steps, so subsets of similar size waste little; the slots
     of models with no batch left are masked, not skipped. Linear chains (:func:`_linear_chain`)
-    run as batched matrix products, anything else through ``vmap``; both give the same weights.
+    run as batched matrix products, anything else through ``vmap``; both give the same weights
+    (bit for bit in the tests, with MKL).
     """
     cfg = copy.deepcopy(config) if config is not None else TrainConfig()
     cfg.validate()

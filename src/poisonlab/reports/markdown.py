@@ -23,7 +23,9 @@ def _fmt(stat: Any, key: str = "rate") -> str:
             s += f" ± {f(stat['std'])}"
         return s
     if isinstance(stat, dict):  # a group of statistics, e.g. by test amplitude
-        return "{" + ", ".join(f"{k}: {_fmt(v, key)}" for k, v in stat.items()) + "}"
+        # members are rates if the group is, except timings (R17's seconds per rate)
+        return "{" + ", ".join(f"{k}: {_fmt(v, k if 'seconds' in str(k).lower() else key)}"
+                               for k, v in stat.items()) + "}"
     return str(stat)
 
 

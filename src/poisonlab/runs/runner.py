@@ -55,7 +55,8 @@ class Runner:
     ----------
     backend : {"local", "pool", "ray"}, default="local"
     workers : int, optional
-        Worker processes for "pool" and "ray" (default: the number of CPUs).
+        "pool": slots, the calling process plus ``workers - 1`` spawned processes; "ray": worker
+        processes (default: the number of CPUs).
     cache_dir : path, optional
         The grid cache (finished cells and trained models). Without one nothing is reused.
     data_dir : path, optional
@@ -150,11 +151,12 @@ class Runner:
                 done(i, result, time.perf_counter() - t)
 
     def _run_pool(self, work, total, done) -> None:
-        """Run the groups on ``workers`` slots: the calling process (in a thread, warm: torch and
-        the data are already loaded) and ``workers - 1`` spawned processes, each taking the next
-        group when it is free (most groups first go to whichever slot frees up)."""
+        """Run the groups on ``workers`` slots: the calling process (in a thread; warm: its
+        imports are done, nothing to spawn) and ``workers - 1`` spawned processes, each taking the
+        next group when it is free."""
         import multiprocessing
         import os
+        import threading
         from collections import deque
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, wait
 
@@ -166,12 +168,14 @@ class Runner:
         procs = (ProcessPoolExecutor(max_workers=n_procs, mp_context=multiprocessing.get_context("spawn"))
                  if n_procs > 0 else None)
         pending: dict[Any, Any] = {}
+        stop = threading.Event()  # set on the way out: the caller's slot stops at its next event
 
         def submit(executor) -> None:
             group = queue.popleft()
             for i, key, cell in group:
                 self.emit(CellStarted(label=cell["name"], cell=key, index=i, total=total))
-            pending[executor.submit(run_group, group, cache, self.data_dir)] = executor
+            extra = (stop,) if executor is caller else ()
+            pending[executor.submit(run_group, group, cache, self.data_dir, *extra)] = executor
 
         def fill() -> None:
             if queue and caller not in pending.values():
@@ -190,6 +194,7 @@ class Runner:
                 fill()
         finally:
             queue.clear()
+            stop.set()
             caller.shutdown(wait=True, cancel_futures=True)
             if procs is not None:
                 procs.shutdown(wait=True, cancel_futures=True)
@@ -225,16 +230,32 @@ class Runner:
                 ray.shutdown()
 
 
+class _Stopped(BaseException):
+    """Raised inside the calling process's slot when the pool is interrupted (not an error)."""
+
+
+def _stop_on(stop: Any) -> Callable[[Event], None]:
+    """An ``emit`` that stops the cell at its next event once ``stop`` (a threading.Event) is set:
+    a thread cannot be interrupted, but every step and epoch emits an event."""
+    def emit(event: Event) -> None:
+        if stop.is_set():
+            raise _Stopped
+    return emit
+
+
 def run_group(group: list[tuple[int, str, dict[str, Any]]], cache_dir: str | None,
-              data_dir: str | None) -> list[tuple[int, dict[str, Any], float]]:
+              data_dir: str | None, stop: Any = None) -> list[tuple[int, dict[str, Any], float]]:
     """Run cells that share a training, one after another, in a worker. Each finished cell is
-    written to the cache at once, so a killed grid loses at most the cells in progress."""
+    written to the cache at once, so a killed grid loses at most the cells in progress.
+    ``stop`` (a ``threading.Event``, for the slot in the calling process) ends the group at the
+    next event of its cell once set; nothing unfinished reaches the cache."""
     out = []
     cache = Cache(cache_dir)
+    emit = _stop_on(stop) if stop is not None else None
     for i, key, cell in group:
         t = time.perf_counter()
         try:
-            result = run_cell(cell, cache_dir=cache_dir, data_dir=data_dir)
+            result = run_cell(cell, cache_dir=cache_dir, data_dir=data_dir, emit=emit)
         except PoisonlabError as exc:
             result = {"error": f"{type(exc).__name__}: {exc}"}
         if "error" not in result:
