@@ -153,6 +153,8 @@ def main() -> None:
     import torch
 
     import flwr
+    from threadpoolctl import threadpool_limits
+
     from poisonlab._validation import check_random_state, derive_seed
     from poisonlab.data import load_dataset
     from poisonlab.defenses.federated import FedAvg
@@ -177,7 +179,8 @@ def main() -> None:
         cfg = FederationConfig(rounds=rounds, mode="fedsgd", batch_size=BATCH, lr=LR, eval_every=rounds)
         la = os.getloadavg()[0]
         t, c = time.perf_counter(), time.process_time()
-        out = run_federation(factory, clients, test, aggregator=FedAvg(), config=cfg, random_state=SEED)
+        with threadpool_limits(limits=1):  # one thread for BLAS too (numpy's OpenBLAS would take 2)
+            out = run_federation(factory, clients, test, aggregator=FedAvg(), config=cfg, random_state=SEED)
         secs, cpu = time.perf_counter() - t, time.process_time() - c
         steady = [r.seconds for r in out.history[1:]] or [out.history[0].seconds]
         return out, {"seconds": secs, "cpu_seconds": cpu, "seconds_per_round": secs / rounds,
