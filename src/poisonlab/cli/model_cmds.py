@@ -99,11 +99,12 @@ def scan_model(
         return
     nc = result.detector
     table = Table(title=f"Neural Cleanse: reversed trigger size per class ({n_use} clean inputs)")
-    for col in ("class", "L1 norm of mask", "anomaly index", "reached ASR", "flagged"):
+    for col in ("class", "L1 norm of mask", "anomaly index", "x smaller than all others", "reached ASR", "flagged"):
         table.add_column(col)
     for c in range(len(nc.l1_norms_)):
-        table.add_row(splits.test.classes[c], f"{nc.l1_norms_[c]:.1f}", f"{nc.scores_[c]:+.2f}",
-                      "yes" if nc.reached_threshold_[c] else "no", "BACKDOOR?" if nc.flags_[c] else "")
+        table.add_row(splits.test.classes[c], f"{nc.l1_norms_[c]:.1f}", f"{nc.anomaly_index_[c]:+.2f}",
+                      f"{nc.gap_[c]:.2f}", "yes" if nc.reached_threshold_[c] else "no",
+                      "BACKDOOR?" if nc.flags_[c] else "")
     console.print(table)
     console.print(f"[bold]{result.verdict}[/]")
     for c in range(len(nc.l1_norms_)):

@@ -453,10 +453,11 @@ def _inspect_section(rec: dict[str, Any]) -> dict[str, Any] | None:
                            "verdict-line " + ("bad" if flagged else "good")))
         if scores:
             blocks.append(figure(anomaly_index_png(scores, flagged, [str(c) for c in range(len(scores))]),
-                                 f"{name}: anomaly index per class",
-                                 "Anomaly index of each class's reversed trigger (how much smaller than the "
-                                 "others' it is); a class above 2 is flagged."))
-            blocks.append(table(["class", "anomaly index", "flagged"], rows, numeric=[1]))
+                                 f"{name}: score per class",
+                                 "Each class's score: the anomaly index of its reversed trigger (how much "
+                                 "smaller than the others' it is), for Neural Cleanse capped where the mask "
+                                 "is not 1.3x smaller than every other class's; a class above 2 is flagged."))
+            blocks.append(table(["class", "score (anomaly index, gap-confirmed)", "flagged"], rows, numeric=[1]))
         triggers = r.get("triggers") or []
         if triggers:
             items = []
@@ -1071,7 +1072,8 @@ def _model_scan_view(rec: dict[str, Any]) -> dict[str, Any]:
     if index:
         top = max(range(len(index)), key=lambda c: index[c] if _finite(index[c]) else -math.inf)
         cards.append(card("Largest anomaly index", V(index[top], pointer("results", "anomaly_index", top), "num"),
-                          f"class {_class_name(classes, top)} (flagged above 2)"))
+                          f"class {_class_name(classes, top)} (flagged above 2 when its mask is also "
+                          "1.3x smaller than every other class's)"))
     if fs:
         cards.append(card("Model file", T("safe to load" if fs.get("safe") else "unsafe", "word"), fs.get("format"),
                           "good" if fs.get("safe") else "bad"))
@@ -1085,14 +1087,18 @@ def _model_scan_view(rec: dict[str, Any]) -> dict[str, Any]:
     blocks = []
     if index:
         blocks.append(figure(anomaly_index_png(index, flagged, [_class_name(classes, c) for c in range(len(index))]),
-                             "Anomaly index per class", "A class above 2 is flagged."))
+                             "Anomaly index per class", "A class above 2 is flagged when its mask is also "
+                             "1.3x smaller than every other class's (the gap test)."))
+        gap = res.get("mask_gap") or []
         rows = [[T(_class_name(classes, c)),
                  V(norms[c] if c < len(norms) else None, pointer("results", "l1_norms", c), "num"),
                  V(index[c], pointer("results", "anomaly_index", c), "num"),
+                 V(gap[c], pointer("results", "mask_gap", c), "num") if c < len(gap) else T("—"),
                  T("yes" if c < len(reached) and reached[c] else "no"),
                  T("flagged", "chip bad") if c in flagged else T("—")] for c in range(len(index))]
-        blocks.append(table(["class", "mask L1 norm", "anomaly index", "reversal reached threshold", "flagged"], rows,
-                            numeric=[1, 2], caption="Per class"))
+        blocks.append(table(["class", "mask L1 norm", "anomaly index", "x smaller than every other",
+                             "reversal reached threshold", "flagged"], rows,
+                            numeric=[1, 2, 3], caption="Per class"))
     triggers = res.get("triggers") or []
     sections = [section("classes", "Neural Cleanse per class", blocks)] if blocks else []
     if triggers:

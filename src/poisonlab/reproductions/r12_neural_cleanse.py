@@ -36,7 +36,7 @@ def run(seed: int, ctx: RunContext) -> dict:
         t0 = time.perf_counter()
         nc = NeuralCleanse(random_state=seed).fit(test.X[:500], model=cell.models[label])
         out["infected" if label == "poisoned" else "clean"] = {
-            "l1_norms": nc.l1_norms_.tolist(), "anomaly_index": nc.scores_.tolist(),
+            "l1_norms": nc.l1_norms_.tolist(), "anomaly_index": nc.anomaly_index_.tolist(),
             "epochs_run": nc.epochs_run_.tolist(),
             "flagged": np.flatnonzero(nc.flags_).tolist(), "seconds": time.perf_counter() - t0}
     return out

@@ -17,8 +17,9 @@ is a one-line error naming its path (``checks.strip.max_flag_rate: ...``) before
     entropy under superimposition) more often than ``max_flag_rate``.
 ``neural_cleanse``
     Trigger reverse-engineering (images only): fails when a class's anomaly index exceeds
-    ``max_anomaly_index``, or when the optimisation is inconclusive and ``on_inconclusive`` is
-    "fail".
+    ``max_anomaly_index`` and its mask is 1.3x smaller than every other class's (the
+    detector's ``min_gap``), or when the optimisation is inconclusive and ``on_inconclusive``
+    is "fail".
 ``drift``
     Against a baseline model (the last released version): prediction flip rate, per class,
     KS tests of confidences, probes that newly fire (:mod:`poisonlab.monitoring.drift`).
@@ -422,10 +423,14 @@ def _check_neural_cleanse(ctx: _Context, p: NeuralCleanseCheck) -> CheckResult:
         nc = NeuralCleanse(epochs=p.epochs, random_state=p.seed).fit(
             ctx.trusted.X[:p.n_clean], model=ctx.classifier,
             callback=training_callback(ctx.emit, "neural cleanse"))
-    index = np.asarray(nc.scores_, dtype=float)
+    index = np.asarray(nc.anomaly_index_, dtype=float)
     conclusive = bool(getattr(nc, "conclusive_", True))
-    flagged = np.flatnonzero(index > p.max_anomaly_index).tolist()
+    # the detector's rule at the policy's index threshold: index above it and a mask min_gap
+    # times smaller than every other class's
+    outlying = index > p.max_anomaly_index
+    flagged = np.flatnonzero(outlying & (nc.gap_ > nc.min_gap)).tolist()
     measured = {"anomaly_index": [_round(float(v)) for v in index],
+                "mask_gap": [_round(float(v)) for v in nc.gap_], "min_gap": nc.min_gap,
                 "l1_norms": [_round(float(v)) for v in nc.l1_norms_],
                 "max_anomaly_index": _round(float(np.nanmax(index))), "flagged_classes": flagged,
                 "conclusive": conclusive}
@@ -436,6 +441,11 @@ def _check_neural_cleanse(ctx: _Context, p: NeuralCleanseCheck) -> CheckResult:
     if flagged:
         return CheckResult("neural_cleanse", FAILED, f"class(es) {flagged} need an abnormally small trigger "
                            f"(anomaly index {max(index[flagged]):.2f} > {p.max_anomaly_index})", measured, thr)
+    if outlying.any():
+        c = int(np.argmax(index))
+        return CheckResult("neural_cleanse", PASSED, f"class {c}'s anomaly index {index[c]:.2f} > "
+                           f"{p.max_anomaly_index}, but its mask is only {nc.gap_[c]:.2f}x smaller than the "
+                           f"next class's (a backdoor needs > {nc.min_gap}x)", measured, thr)
     return CheckResult("neural_cleanse", PASSED, f"largest anomaly index {np.nanmax(index):.2f} <= "
                        f"{p.max_anomaly_index}", measured, thr)
 

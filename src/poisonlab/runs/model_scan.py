@@ -267,15 +267,18 @@ def scan_model(model: Any, test: Dataset, *, train: Dataset | None = None, archi
     if not getattr(nc, "conclusive_", True):
         verdict = f"inconclusive: {nc.warning_}"
     elif flagged:
-        verdict = f"backdoor suspected: class(es) {flagged} need an abnormally small trigger (anomaly index > 2)"
+        gap = f", a mask {nc.min_gap}x smaller than any other class's" if nc.min_gap else ""
+        verdict = f"backdoor suspected: class(es) {flagged} need an abnormally small trigger (anomaly index > 2{gap})"
     else:
-        verdict = "no class needs an abnormally small trigger (no index > 2)"
+        verdict = "no class needs an abnormally small trigger (no index > 2" + (
+            f" with a mask {nc.min_gap}x smaller than any other class's)" if nc.min_gap else ")")
     emit(StepFinished(label=LABEL, step="neural cleanse", seconds=seconds["neural cleanse"],
                       summary={"flagged_classes": flagged}))
     report: dict[str, Any] = {
         "model": source, "file_safety": checked.file_safety.to_dict() if checked else None,
         "dataset": dataset_name if dataset_name is not None else test.name,
-        "l1_norms": nc.l1_norms_.tolist(), "anomaly_index": nc.scores_.tolist(), "flagged_classes": flagged,
+        "l1_norms": nc.l1_norms_.tolist(), "anomaly_index": nc.anomaly_index_.tolist(),
+        "mask_gap": nc.gap_.tolist(), "flagged_classes": flagged,
         "reached_threshold": np.asarray(nc.reached_threshold_).tolist(),
         "converged": np.asarray(getattr(nc, "converged_", [])).tolist(),
         "conclusive": bool(getattr(nc, "conclusive_", True)), "verdict": verdict}

@@ -706,6 +706,9 @@ def step_inspect(ctx: CellContext) -> None:
                           "verdict": ("inconclusive" if not getattr(det, "conclusive_", True)
                                      else "backdoor suspected" if flagged else "no backdoor found"),
                           "target_flagged": (target in flagged) if target is not None else None}
+        if hasattr(det, "anomaly_index_"):  # Neural Cleanse: the paper's index and the gap test
+            out[comp.name]["anomaly_index"] = det.anomaly_index_.tolist()
+            out[comp.name]["mask_gap"] = det.gap_.tolist()
         if hasattr(det, "masks_"):  # reversed triggers, small, for the report
             from .report_data import trigger_previews
 

@@ -42,10 +42,6 @@ def _measured_success(nc, clf, X):
                          .float().mean().item() for t in range(len(nc.l1_norms_))])
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "borderline on some CPUs: on the 2026-12-02 session machine (Intel Xeon, torch 2.13.0 CPU) this "
-    "model's class 9 reaches anomaly index 2.0013 > 2.0 (a false alarm; the same test at the previous "
-    "commit fails the same way there), while CI passed it at a678a1b; docs/neural_cleanse.md"))
 def test_clean_digits_model_is_not_flagged_with_the_defaults(digits):
     clf = _demo_model(digits.train.X, digits.train.y, seed=5)
     X = digits.test.X[:500]  # all 450: scan-model's n_clean 500 capped by the split
@@ -53,6 +49,10 @@ def test_clean_digits_model_is_not_flagged_with_the_defaults(digits):
     assert nc.conclusive_ and nc.converged_.all() and nc.reached_threshold_.all()
     assert nc.threshold_ == 2.0 and not nc.flags_.any(), nc.scores_.round(2)
     assert nc.scores_.max() < 2.0
+    # the paper's index alone sits at the threshold for class 9 (1.86 on the recording machine,
+    # 2.0013 on another CPU): its mask is barely smaller than the next class's, and the gap test
+    # (docs/neural_cleanse.md) is what keeps it unflagged on every CPU
+    assert nc.anomaly_index_.argmax() == 9 and nc.gap_[9] < 1.3
     # every kept mask was checked on all clean inputs: it really sends >= 99% of them to its class
     assert (nc.success_rates_ >= 0.99).all()
     assert _measured_success(nc, clf, X) == pytest.approx(nc.success_rates_, abs=1e-6)

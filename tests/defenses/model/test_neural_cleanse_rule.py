@@ -71,7 +71,8 @@ def test_unconverged_reversal_is_inconclusive_not_a_backdoor():
     assert not nc.conclusive_ and not nc.converged_.any()
     assert nc.threshold_ == np.inf and not nc.flags_.any()
     assert np.array_equal(nc.flags_, nc.scores_ > nc.threshold_)
-    assert np.isfinite(nc.scores_).all() and nc.scores_ == pytest.approx(anomaly_index(nc.l1_norms_))
+    assert np.isfinite(nc.scores_).all() and nc.anomaly_index_ == pytest.approx(anomaly_index(nc.l1_norms_))
+    assert np.all(nc.scores_ <= nc.anomaly_index_)
     assert nc.history_["l1"].shape == (2, 4) and nc.epochs_run_.tolist() == [2, 2, 2, 2]
 
 
@@ -89,3 +90,47 @@ def test_same_seed_same_result():
         a = NeuralCleanse(epochs=3, random_state=4).fit(X, model=model)
         b = NeuralCleanse(epochs=3, random_state=4).fit(X, model=model)
     assert np.array_equal(a.l1_norms_, b.l1_norms_) and np.array_equal(a.masks_, b.masks_)
+
+
+def test_mask_gap_by_hand():
+    from poisonlab.defenses.model.neural_cleanse import mask_gap
+
+    l1 = np.array([10.0, 12.0, 5.0, 10.0])
+    # the smallest (5) against the next (10): 2x; every other class against the smallest: < 1
+    assert mask_gap(l1) == pytest.approx([0.5, 5 / 12, 2.0, 0.5])
+    assert mask_gap(np.array([3.0, 3.0, 9.0])) == pytest.approx([1.0, 1.0, 1 / 3])  # a tie: no gap
+
+
+# the L1 norms recorded by benchmarks/bench_neural_cleanse.py (neural_cleanse_fpr.json)
+FASHION_CLEAN_0 = [68.3, 78.1, 67.6, 78.7, 90.4, 66.7, 34.7, 98.3, 42.3, 88.0]      # shirt (6): index 2.43
+MNIST_CLEAN_4 = [88.5, 58.1, 38.4, 41.8, 89.1, 63.8, 57.5, 60.5, 59.4, 66.1]         # classes 2, 3: 2.88
+DIGITS_BADNETS_2 = [6.1, 13.7, 11.1, 11.2, 12.7, 11.1, 14.2, 12.6, 13.1, 8.8]       # target 0 (1.44x) and 9
+
+
+@pytest.mark.parametrize("norms, paper, confirmed", [
+    (FASHION_CLEAN_0, [6], []),
+    (MNIST_CLEAN_4, [2, 3], []),
+    (DIGITS_BADNETS_2, [0, 9], [0]),    # the paper's rule also flagged class 9 beside the target
+])
+def test_the_gap_confirms_backdoors_and_drops_natural_cheap_classes(norms, paper, confirmed):
+    from poisonlab.defenses.model.neural_cleanse import MIN_GAP, confirmed_index, mask_gap
+
+    idx = anomaly_index(np.array(norms))
+    assert np.flatnonzero(idx > INDEX_THRESHOLD).tolist() == paper
+    score = confirmed_index(idx, mask_gap(np.array(norms)), MIN_GAP)
+    assert np.flatnonzero(score > INDEX_THRESHOLD).tolist() == confirmed
+    # never above the paper's index: the gap only removes flags
+    assert np.all(score <= idx)
+
+
+def test_min_gap_none_is_the_papers_rule_and_the_default_caps_the_scores():
+    model, X = _tiny()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        paper = NeuralCleanse(epochs=3, min_gap=None, random_state=0).fit(X, model=model)
+        capped = NeuralCleanse(epochs=3, random_state=0).fit(X, model=model)
+    assert np.array_equal(paper.scores_, paper.anomaly_index_)
+    assert np.array_equal(paper.anomaly_index_, capped.anomaly_index_)
+    assert np.all(capped.scores_ <= capped.anomaly_index_)
+    with pytest.raises(Exception, match="min_gap"):
+        NeuralCleanse(min_gap=1.0).fit(X, model=model)
