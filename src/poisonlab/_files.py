@@ -21,14 +21,34 @@ Examples
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
+
+import numpy as np
 
 from .exceptions import PoisonlabError
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Numpy scalars and arrays to Python; NaN/inf to None (strict JSON); tuples to lists."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return to_jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
 
 
 def _file_mode(path: Path) -> int:

@@ -169,6 +169,12 @@ def test_scan_data_cli_end_to_end(tmp_path):
     assert len(q) == rep["n_quarantined"] and all(i.startswith("digits:") for i in q)
     header = (out / "scores.csv").read_text().splitlines()[0]
     assert header.startswith("id,label,combined,quarantined,spectre,spectre_flag")
+    # a versioned run record beside them, which `poisonlab report` renders
+    record = json.loads((out / "record.json").read_text())
+    assert record["kind"] == "scan" and record["scenario"]["command"] == "scan-data"
+    assert record["results"]["n_quarantined"] == rep["n_quarantined"] and record["environment"]["versions"]
+    r = runner.invoke(app, ["report", str(out / "record.json"), "--html", str(tmp_path / "scan.html")])
+    assert r.exit_code == 0 and (tmp_path / "scan.html").read_text().startswith("<!DOCTYPE html>"), r.output
 
 
 def test_scan_data_cli_bad_input(tmp_path):

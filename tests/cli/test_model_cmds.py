@@ -43,6 +43,8 @@ def test_scan_model_flags_target_and_repairs_beside(weights, tmp_path):
     rep = json.loads((out / "report.json").read_text())
     assert rep["flagged_classes"] == [3] and rep["file_safety"]["safe"]
     assert (out / "trigger_class3.png").read_bytes()[:4] == b"\x89PNG"
+    record = json.loads((out / "record.json").read_text())
+    assert record["kind"] == "model_scan" and record["results"]["flagged_classes"] == [3]
     repaired = path.with_name("digits_cnn.repaired-unlearn.safetensors")
     assert repaired.is_file() and path.read_bytes() == before
 
@@ -60,6 +62,7 @@ def test_scan_model_refuses_payload(tmp_path):
     r = runner.invoke(app, ["scan-model", str(evil), "--dataset", "digits", "--out-dir", str(tmp_path / "o")])
     assert r.exit_code == 3 and "DANGEROUS" in r.output and "Traceback" not in r.output
     assert json.loads((tmp_path / "o" / "report.json").read_text())["verdict"] == "refused: unsafe file"
+    assert json.loads((tmp_path / "o" / "record.json").read_text())["results"]["verdict"] == "refused: unsafe file"
     import os
 
     assert not os.path.exists("/tmp/poisonlab_pwned")

@@ -117,7 +117,7 @@ def grid_record():
 
 
 def scan_record(modality="image"):
-    from poisonlab.cli.report_cmds import scan_record as make
+    from poisonlab.runs.scan import scan_record as make
 
     ds, result, mask = _scan_parts(modality, classes=("cat", EVIL, "dog"))
     result.to_dict = lambda top: {"detectors": list(result.scores), "contamination": 0.1, "representation": {},
@@ -132,7 +132,7 @@ def scan_record(modality="image"):
 
 
 def model_scan_record(flagged=(1,)):
-    from poisonlab.cli.report_cmds import model_scan_record as make
+    from poisonlab.runs.model_scan import model_scan_record as make
 
     rng = np.random.default_rng(0)
     det = SimpleNamespace(masks_=rng.uniform(size=(3, 8, 8)), patterns_=rng.uniform(size=(3, 1, 8, 8)))
@@ -275,7 +275,7 @@ def test_scan_samples_shown_by_modality(modality):
 
 
 def test_model_scan_unsafe_file_is_a_refusal():
-    from poisonlab.cli.report_cmds import model_scan_record as make
+    from poisonlab.runs.model_scan import model_scan_record as make
 
     rec = make({"model": "m.pt", "file_safety": {"safe": False, "format": "pickle", "findings": [EVIL]},
                 "verdict": "refused: unsafe file"}, scenario={})

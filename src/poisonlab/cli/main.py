@@ -402,7 +402,7 @@ def scan_data(
     from ..models.io import card_path
     from ..models.training import TrainConfig
     from ..runs.model_scan import load_classifier_for
-    from ..runs.scan import retrain_without_quarantine, scan
+    from ..runs.scan import retrain_without_quarantine, scan, scan_record
     from ..runs.sidecar import attack_from_sidecar, read_poisoned, sidecar_path
     from .progress import event_progress
 
@@ -414,7 +414,7 @@ def scan_data(
         check_param(contamination, CONTAMINATION, "--contamination")
     guard = output_guard([input, input and sidecar_path(input), input and input.with_suffix(".json"), features,
                           model, model and card_path(model), *dataset_inputs(dataset, data_dir)], force=force)
-    guard.folder(out_dir, "--out-dir", files=["scores.csv", "scores.json", "quarantine.txt"])
+    guard.folder(out_dir, "--out-dir", files=["scores.csv", "scores.json", "quarantine.txt", "record.json"])
     if report_path is not None:
         guard.file(report_path, "--report")
     mask = None
@@ -474,17 +474,19 @@ def scan_data(
     guard.write_text(out_dir / "scores.csv", "\n".join(rows) + "\n")
     guard.write_text(out_dir / "quarantine.txt", "\n".join(ds.ids[result.quarantine]) + "\n")
     guard.write_text(out_dir / "scores.json", json_text({"dataset": ds.summary(), **result.to_dict(top)}))
-    console.print(f"Quarantined {int(result.quarantine.sum())} ids; wrote scores.csv, scores.json and "
-                  f"quarantine.txt to [bold]{out_dir}[/]. Your data was not changed.")
+    record = scan_record(
+        ds, result, poison_mask=mask, top=top, data_files=[input, features, model],
+        scenario={"command": "scan-data", "dataset": dataset, "input": input, "detectors": names,
+                  "contamination": contamination, "features": features, "model": model,
+                  "architecture": architecture, "layer": layer, "epochs": epochs, "retrain": retrain,
+                  "seed": seed})
+    guard.write_text(out_dir / "record.json", json_text(record))
+    console.print(f"Quarantined {int(result.quarantine.sum())} ids; wrote scores.csv, scores.json, "
+                  f"quarantine.txt and record.json to [bold]{out_dir}[/]. Your data was not changed.")
     if report_path is not None:
-        from .report_cmds import scan_record, write_report
+        from .report_cmds import write_report
 
-        write_report(guard, report_path, scan_record(
-            ds, result, poison_mask=mask, top=top, data_files=[input, features, model],
-            scenario={"command": "scan-data", "dataset": dataset, "input": input, "detectors": names,
-                      "contamination": contamination, "features": features, "model": model,
-                      "architecture": architecture, "layer": layer, "epochs": epochs, "retrain": retrain,
-                      "seed": seed}))
+        write_report(guard, report_path, record)
     exit_for(bool(np.any(result.quarantine)), no_fail)
 
 

@@ -47,7 +47,7 @@ def scan_model(
     seed: int = typer.Option(0, help="Seed of Neural Cleanse's optimisation."),
     data_dir: Optional[Path] = typer.Option(None, help=DATA_DIR_HELP),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP + " Without it, an --out-dir that "
-                               "already holds report.json or trigger PNGs, or an existing repaired copy, "
+                               "already holds report.json, record.json or trigger PNGs, or an existing repaired copy, "
                                "is refused."),
     no_fail: bool = typer.Option(False, "--no-fail", help=NO_FAIL_HELP),
     report_path: Optional[Path] = typer.Option(None, "--report", help="Also write a self-contained HTML "
@@ -68,10 +68,11 @@ def scan_model(
         raise InvalidParameterError(f"--repair must be 'unlearn' or 'prune'; got {repair!r}")
     check_input(model, "MODEL")
     guard = output_guard([model, card_path(model), *dataset_inputs(dataset, data_dir)], force=force)
-    guard.folder(out_dir, "--out-dir", files=["report.json"])
+    guard.folder(out_dir, "--out-dir", files=["report.json", "record.json"])
     if report_path is not None:
         guard.file(report_path, "--report")
-    from .report_cmds import model_scan_record, write_report
+    from ..runs.model_scan import model_scan_record
+    from .report_cmds import write_report
 
     params = {"command": "scan-model", "model": model, "dataset": dataset, "architecture": architecture,
               "n_clean": n_clean, "epochs": epochs, "repair": repair, "seed": seed}
@@ -88,12 +89,12 @@ def scan_model(
                                 n_clean=n_use, epochs=epochs, repair=repair, seed=seed,
                                 dataset_name=dataset, emit=emit)
     except UnsafeModelError as exc:
-        guard.write_text(out_dir / "report.json", json_text({
-            "model": str(model), "file_safety": exc.report.to_dict(), "verdict": "refused: unsafe file"}))
+        refused = {"model": str(model), "file_safety": exc.report.to_dict(), "verdict": "refused: unsafe file"}
+        guard.write_text(out_dir / "report.json", json_text(refused))
+        record = model_scan_record(refused, scenario=params, data_files=[model])
+        guard.write_text(out_dir / "record.json", json_text(record))
         if report_path is not None:
-            write_report(guard, report_path, model_scan_record(
-                {"model": str(model), "file_safety": exc.report.to_dict(), "verdict": "refused: unsafe file"},
-                scenario=params, data_files=[model]))
+            write_report(guard, report_path, record)
         console.print(f"[bold red]unsafe model file, not loaded:[/] {exc}", highlight=False)
         exit_for(True, no_fail)
         return
@@ -123,11 +124,12 @@ def scan_model(
         report["repair"]["written"] = str(target)
         console.print(f"repaired copy written to [bold]{target}[/] (the original is untouched)")
     guard.write_text(out_dir / "report.json", json_text(report))
-    console.print(f"report and reversed triggers in [bold]{out_dir}[/]")
+    record = model_scan_record(report, detector=nc, classes=splits.test.classes, scenario=params,
+                               timings=result.seconds, data_files=[model])
+    guard.write_text(out_dir / "record.json", json_text(record))
+    console.print(f"report, run record and reversed triggers in [bold]{out_dir}[/]")
     if report_path is not None:
-        write_report(guard, report_path, model_scan_record(
-            report, detector=nc, classes=splits.test.classes, scenario=params, timings=result.seconds,
-            data_files=[model]))
+        write_report(guard, report_path, record)
     exit_for(bool(result.flagged), no_fail)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 import typer
 
@@ -35,44 +35,6 @@ def report(
     guard.file(out, "--html")
     guard.write_text(out, build_html(record, source=os.fspath(source)))
     console.print(f"report: [bold]{out}[/] ({record.get('kind')} record {source})")
-
-
-# --- records of the commands that write none of their own (the CLI assembles them) ----------------
-
-def scan_record(ds, result, *, poison_mask=None, top: int = 20, scenario: dict[str, Any],
-                data_files: Iterable[Any] = ()) -> dict[str, Any]:
-    """The run record (kind ``"scan"``) of a ``scan-data``: :meth:`ScanResult.to_dict`, the
-    dataset's summary and class names, and what a report shows of the scores and samples
-    (:func:`poisonlab.runs.report_data.scan_evidence`: histograms, ROC points, the top
-    ``min(top, 24)`` samples' inputs; bounded in size whatever the data's)."""
-    from ..reports import to_jsonable
-    from ..runs.report_data import MAX_TOP, scan_evidence
-    from ..runs.record import make_record
-
-    results = {**result.to_dict(top), "dataset": ds.summary(), "classes": list(ds.classes),
-               "evidence": scan_evidence(ds, result, poison_mask, k=min(top, MAX_TOP))}
-    return make_record(kind="scan", scenario=to_jsonable(scenario), results=to_jsonable(results),
-                       timings=to_jsonable(dict(result.seconds)),
-                       data_files=[p for p in data_files if p is not None])
-
-
-def model_scan_record(report: dict[str, Any], *, detector=None, classes=None, scenario: dict[str, Any],
-                      timings: dict[str, float] | None = None, data_files: Iterable[Any] = ()) -> dict[str, Any]:
-    """The run record (kind ``"model_scan"``) of a ``scan-model``: its report, the class names
-    and, when Neural Cleanse ran, every class's reversed trigger as a small picture
-    (:func:`poisonlab.runs.report_data.trigger_previews`)."""
-    from ..reports import to_jsonable
-    from ..runs.report_data import trigger_previews
-    from ..runs.record import make_record
-
-    results = dict(report)
-    if classes is not None:
-        results["classes"] = list(classes)
-    if detector is not None and hasattr(detector, "masks_"):
-        results["triggers"] = trigger_previews(detector.masks_, detector.patterns_)
-    return make_record(kind="model_scan", scenario=to_jsonable(scenario), results=to_jsonable(results),
-                       timings=to_jsonable(dict(timings or {})),
-                       data_files=[p for p in data_files if p is not None])
 
 
 def write_report(guard, path: Optional[Path], record: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -327,3 +327,22 @@ def load_classifier_for(path: str | os.PathLike, dataset: Dataset, *, architectu
         return load_classifier(path, architecture=architecture)
     return load_classifier(path, architecture=architecture or default_architecture_for(dataset.modality, dataset.X),
                            spec=ModelSpec(tuple(np.shape(dataset.X)[1:]), dataset.n_classes))
+
+
+def model_scan_record(report: dict[str, Any], *, detector=None, classes=None, scenario: dict[str, Any],
+                      timings: dict[str, float] | None = None, data_files: Iterable[Any] = ()) -> dict[str, Any]:
+    """The run record (kind ``"model_scan"``) of a model scan (``poisonlab scan-model`` writes it
+    as ``record.json``): its report, the class names and, when Neural Cleanse ran, every class's
+    reversed trigger as a small picture (:func:`poisonlab.runs.report_data.trigger_previews`)."""
+    from .._files import to_jsonable
+    from .record import make_record
+    from .report_data import trigger_previews
+
+    results = dict(report)
+    if classes is not None:
+        results["classes"] = list(classes)
+    if detector is not None and hasattr(detector, "masks_"):
+        results["triggers"] = trigger_previews(detector.masks_, detector.patterns_)
+    return make_record(kind="model_scan", scenario=to_jsonable(scenario), results=to_jsonable(results),
+                       timings=to_jsonable(dict(timings or {})),
+                       data_files=[p for p in data_files if p is not None])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import inspect
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -490,3 +490,20 @@ def retrain_without_quarantine(dataset: Dataset, result: ScanResult, test: Datas
     emit(StepFinished(label=LABEL, step="retrain", seconds=time.perf_counter() - t0,
                       summary={"n_removed": result.retrain["n_removed"]}))
     return result.retrain
+
+
+def scan_record(ds, result, *, poison_mask=None, top: int = 20, scenario: dict[str, Any],
+                data_files: Iterable[Any] = ()) -> dict[str, Any]:
+    """The run record (kind ``"scan"``) of a data scan (``poisonlab scan-data`` writes it as ``record.json``): :meth:`ScanResult.to_dict`, the
+    dataset's summary and class names, and what a report shows of the scores and samples
+    (:func:`poisonlab.runs.report_data.scan_evidence`: histograms, ROC points, the top
+    ``min(top, 24)`` samples' inputs; bounded in size whatever the data's)."""
+    from .._files import to_jsonable
+    from .record import make_record
+    from .report_data import MAX_TOP, scan_evidence
+
+    results = {**result.to_dict(top), "dataset": ds.summary(), "classes": list(ds.classes),
+               "evidence": scan_evidence(ds, result, poison_mask, k=min(top, MAX_TOP))}
+    return make_record(kind="scan", scenario=to_jsonable(scenario), results=to_jsonable(results),
+                       timings=to_jsonable(dict(result.seconds)),
+                       data_files=[p for p in data_files if p is not None])
