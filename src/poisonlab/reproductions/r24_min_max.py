@@ -24,8 +24,9 @@ SETTING = ("R20's setting (MNIST, 20 clients, 4 omniscient Byzantine, 300 rounds
            "the honest updates' standard deviation; the paper's binary search for gamma)")
 PAPER = "Min-max / min-sum beat ALIE and Fang against most robust rules (Shejwalkar & Houmansadr 2021)"
 TARGET = "min-max lowers accuracy more than ALIE against at least 4 of the 6 rules"
-#: Expected CPU minutes per seed on one thread (24 cells, 8 of them shared with R20).
-MINUTES = 10.0
+#: Expected CPU minutes per seed on one thread (24 cells, some shared with R20: 3.8-4.2 min measured
+#: 2026-12-02 with R20's cells cached, beside another job; more without them).
+MINUTES = 6.0
 DATA = ("mnist",)
 
 RULES = _frozen({**{k: plain(AGGREGATORS[k]) for k in ("median", "trimmed_mean", "krum", "bulyan", "fltrust")},
