@@ -455,8 +455,9 @@ def _inspect_section(rec: dict[str, Any]) -> dict[str, Any] | None:
             blocks.append(figure(anomaly_index_png(scores, flagged, [str(c) for c in range(len(scores))]),
                                  f"{name}: score per class",
                                  "Each class's score: the anomaly index of its reversed trigger (how much "
-                                 "smaller than the others' it is), for Neural Cleanse capped where the mask "
-                                 "is not 1.3x smaller than every other class's; a class above 2 is flagged."))
+                                 "smaller than the others' it is)" + _gap_clause(r.get("min_gap"), ", capped where "
+                                 "the mask is not {}x smaller than every other class's") + "; a class above 2 "
+                                 "is flagged."))
             blocks.append(table(["class", "score (anomaly index, gap-confirmed)", "flagged"], rows, numeric=[1]))
         triggers = r.get("triggers") or []
         if triggers:
@@ -1054,6 +1055,12 @@ def _scan_view(rec: dict[str, Any]) -> dict[str, Any]:
 
 # model scan -------------------------------------------------------------------------------------
 
+def _gap_clause(min_gap: Any, text: str) -> str:
+    """``text`` with Neural Cleanse's ``min_gap`` filled in, or nothing when the record has none
+    (the paper's rule alone, or a record from before the gap test)."""
+    return text.format(f"{min_gap:g}") if isinstance(min_gap, (int, float)) else ""
+
+
 def _model_scan_view(rec: dict[str, Any]) -> dict[str, Any]:
     from .plots import anomaly_index_png
 
@@ -1072,8 +1079,9 @@ def _model_scan_view(rec: dict[str, Any]) -> dict[str, Any]:
     if index:
         top = max(range(len(index)), key=lambda c: index[c] if _finite(index[c]) else -math.inf)
         cards.append(card("Largest anomaly index", V(index[top], pointer("results", "anomaly_index", top), "num"),
-                          f"class {_class_name(classes, top)} (flagged above 2 when its mask is also "
-                          "1.3x smaller than every other class's)"))
+                          f"class {_class_name(classes, top)} (flagged above 2"
+                          + _gap_clause(res.get("min_gap"), " when its mask is also {}x smaller than every "
+                                        "other class's") + ")"))
     if fs:
         cards.append(card("Model file", T("safe to load" if fs.get("safe") else "unsafe", "word"), fs.get("format"),
                           "good" if fs.get("safe") else "bad"))
@@ -1087,8 +1095,9 @@ def _model_scan_view(rec: dict[str, Any]) -> dict[str, Any]:
     blocks = []
     if index:
         blocks.append(figure(anomaly_index_png(index, flagged, [_class_name(classes, c) for c in range(len(index))]),
-                             "Anomaly index per class", "A class above 2 is flagged when its mask is also "
-                             "1.3x smaller than every other class's (the gap test)."))
+                             "Anomaly index per class", "A class above 2 is flagged" + _gap_clause(
+                                 res.get("min_gap"), " when its mask is also {}x smaller than every other "
+                                 "class's (the gap test)") + "."))
         gap = res.get("mask_gap") or []
         rows = [[T(_class_name(classes, c)),
                  V(norms[c] if c < len(norms) else None, pointer("results", "l1_norms", c), "num"),

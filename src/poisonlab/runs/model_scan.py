@@ -278,7 +278,7 @@ def scan_model(model: Any, test: Dataset, *, train: Dataset | None = None, archi
         "model": source, "file_safety": checked.file_safety.to_dict() if checked else None,
         "dataset": dataset_name if dataset_name is not None else test.name,
         "l1_norms": nc.l1_norms_.tolist(), "anomaly_index": nc.anomaly_index_.tolist(),
-        "mask_gap": nc.gap_.tolist(), "flagged_classes": flagged,
+        "mask_gap": nc.gap_.tolist(), "min_gap": nc.min_gap, "flagged_classes": flagged,
         "reached_threshold": np.asarray(nc.reached_threshold_).tolist(),
         "converged": np.asarray(getattr(nc, "converged_", [])).tolist(),
         "conclusive": bool(getattr(nc, "conclusive_", True)), "verdict": verdict}

@@ -709,6 +709,7 @@ def step_inspect(ctx: CellContext) -> None:
         if hasattr(det, "anomaly_index_"):  # Neural Cleanse: the paper's index and the gap test
             out[comp.name]["anomaly_index"] = det.anomaly_index_.tolist()
             out[comp.name]["mask_gap"] = det.gap_.tolist()
+            out[comp.name]["min_gap"] = det.min_gap
         if hasattr(det, "masks_"):  # reversed triggers, small, for the report
             from .report_data import trigger_previews
 
